@@ -1,0 +1,29 @@
+package cms
+
+import (
+	"crypto"
+	"crypto/dsa" //nolint:staticcheck // read-only support for legacy DSA signatures (RFC 4134 examples)
+	"fmt"
+	"math/big"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// verifyDSA checks a legacy DSA signature; DSA is never used to sign.
+func verifyDSA(pub crypto.PublicKey, digest, sig []byte) error {
+	k, ok := pub.(*dsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("%w: DSA signature from a non-DSA key", ErrBadSignature)
+	}
+	r, s := new(big.Int), new(big.Int)
+	in := cryptobyte.String(sig)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1Integer(r) || !seq.ReadASN1Integer(s) || !seq.Empty() {
+		return fmt.Errorf("%w: malformed DSA signature", ErrBadSignature)
+	}
+	if !dsa.Verify(k, digest, r, s) {
+		return fmt.Errorf("%w: DSA verification failed", ErrBadSignature)
+	}
+	return nil
+}
