@@ -20,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/signet-smime/signet/internal/x509util"
 )
 
 // KeyType names a key algorithm.
@@ -171,7 +173,7 @@ func (ca *Identity) Issue(email string, t KeyType, o *Options) (*Identity, error
 		sum := sha256.Sum256(spki)
 		tmpl.SubjectKeyId = sum[:20]
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	der, err := x509util.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key.(crypto.Signer))
 	if err != nil {
 		return nil, err
 	}
