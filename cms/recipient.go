@@ -307,4 +307,3 @@ func curveForOID(oid asn1.ObjectIdentifier) (ecdh.Curve, elliptic.Curve) {
 	}
 	return nil, nil
 }
-

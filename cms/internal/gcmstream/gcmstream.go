@@ -46,12 +46,15 @@ var (
 	ErrClosed = errors.New("gcmstream: write after close")
 )
 
+// outSize is the size of the Opener's plaintext scratch buffer.
+const outSize = 16 << 10
+
 // stream holds what a Sealer and an Opener share.
 type stream struct {
 	dst    io.Writer
 	ctr    cipher.Stream
 	gh     *ghasher
-	buf    []byte // ciphertext of the current partial chunk
+	buf    []byte // ciphertext of the current partial chunk, made on first use
 	n      int    // bytes used in buf
 	aadLen uint64
 	ctLen  uint64
@@ -79,7 +82,6 @@ func newStream(dst io.Writer, key, nonce, aad []byte) (*stream, error) {
 		dst:    dst,
 		ctr:    cipher.NewCTR(block, ctr[:]),
 		gh:     newGHasher(block, aead, nonce),
-		buf:    make([]byte, chunkSize),
 		aadLen: uint64(len(aad)),
 	}
 	s.gh.absorbAAD(aad)
@@ -99,6 +101,14 @@ func (s *stream) check(n int) error {
 	return nil
 }
 
+// chunkBuf returns the chunk buffer, allocating it on first use.
+func (s *stream) chunkBuf() []byte {
+	if s.buf == nil {
+		s.buf = make([]byte, chunkSize)
+	}
+	return s.buf
+}
+
 // finish absorbs the last partial chunk and returns the computed tag.
 func (s *stream) finish() [16]byte {
 	if s.n > 0 {
@@ -106,7 +116,6 @@ func (s *stream) finish() [16]byte {
 	}
 	t := s.gh.tag(s.aadLen, s.ctLen)
 	s.gh.wipe()
-	clear(s.buf)
 	s.done = true
 	return t
 }
@@ -137,10 +146,11 @@ func (w *Sealer) Write(p []byte) (int, error) {
 	if err := s.check(len(p)); err != nil {
 		return 0, err
 	}
+	buf := s.chunkBuf()
 	written := 0
 	for len(p) > 0 {
 		k := min(len(p), chunkSize-s.n)
-		out := s.buf[s.n : s.n+k]
+		out := buf[s.n : s.n+k]
 		s.ctr.XORKeyStream(out, p[:k])
 		if _, err := s.dst.Write(out); err != nil {
 			s.err = err
@@ -151,7 +161,7 @@ func (w *Sealer) Write(p []byte) (int, error) {
 		written += k
 		p = p[k:]
 		if s.n == chunkSize {
-			s.gh.absorb(s.buf)
+			s.gh.absorb(buf)
 			s.n = 0
 		}
 	}
@@ -188,7 +198,7 @@ func (w *Sealer) Tag() []byte {
 // Verify, called after all ciphertext has been written, returns nil.
 type Opener struct {
 	s   *stream
-	out []byte // plaintext scratch
+	out []byte // plaintext scratch of outSize bytes
 	sum []byte // computed tag, set by the first Verify
 }
 
@@ -200,7 +210,7 @@ func NewOpener(dst io.Writer, key, nonce, aad []byte) (*Opener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Opener{s: s, out: make([]byte, chunkSize)}, nil
+	return &Opener{s: s, out: make([]byte, outSize)}, nil
 }
 
 // Write decrypts p and writes the (not yet authenticated) plaintext to the
@@ -212,26 +222,32 @@ func (r *Opener) Write(p []byte) (int, error) {
 	}
 	written := 0
 	for len(p) > 0 {
-		k := min(len(p), chunkSize-s.n)
-		in := p[:k]
-		if s.n == 0 && k == chunkSize {
-			s.gh.absorb(in) // a whole chunk: no need to copy it
+		var k int
+		if s.n == 0 && len(p) >= 16 {
+			// Block-aligned data: hash it in place, without copying.
+			k = min(len(p), chunkSize) &^ 15
+			s.gh.absorb(p[:k])
 		} else {
-			copy(s.buf[s.n:], in)
+			buf := s.chunkBuf()
+			k = min(len(p), chunkSize-s.n)
+			copy(buf[s.n:], p[:k])
 			s.n += k
 			if s.n == chunkSize {
-				s.gh.absorb(s.buf)
+				s.gh.absorb(buf)
 				s.n = 0
 			}
 		}
-		out := r.out[:k]
-		s.ctr.XORKeyStream(out, in)
-		if _, err := s.dst.Write(out); err != nil {
-			s.err = err
-			return written, err
+		for in := p[:k]; len(in) > 0; {
+			out := r.out[:min(len(in), outSize)]
+			s.ctr.XORKeyStream(out, in[:len(out)])
+			if _, err := s.dst.Write(out); err != nil {
+				s.err = err
+				return written, err
+			}
+			s.ctLen += uint64(len(out))
+			written += len(out)
+			in = in[len(out):]
 		}
-		s.ctLen += uint64(k)
-		written += k
 		p = p[k:]
 	}
 	return written, nil

@@ -1,9 +1,6 @@
 package gcmstream
 
-import (
-	"encoding/binary"
-	"math/bits"
-)
+import "encoding/binary"
 
 // elem is an element of GF(2^128) in the GCM representation of NIST SP
 // 800-38D: bit 0 of the 16-byte block (the most significant bit of its
@@ -55,17 +52,4 @@ func mul(x, y elem) elem {
 		v.hi = v.hi>>1 ^ (0xE1<<56)&carry
 	}
 	return z
-}
-
-// pow returns h^n for n >= 0 by square-and-multiply. The exponent is a
-// public length, so the loop may depend on it.
-func pow(h elem, n uint64) elem {
-	r := one
-	for i := bits.Len64(n) - 1; i >= 0; i-- {
-		r = mul(r, r)
-		if n>>i&1 == 1 {
-			r = mul(r, h)
-		}
-	}
-	return r
 }

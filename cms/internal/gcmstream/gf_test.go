@@ -42,16 +42,18 @@ func TestMulAlgebra(t *testing.T) {
 	}
 }
 
-func TestPow(t *testing.T) {
-	h := randElem()
-	want := one
-	for n := uint64(0); n <= 5000; n++ {
-		if n%97 == 0 || n < 40 || n == chunkSize/16 {
-			if got := pow(h, n); got != want {
-				t.Fatalf("pow(h, %d) = %x, want %x", n, got, want)
-			}
+func TestPowFromTable(t *testing.T) {
+	var tab [chunkLog + 1]elem
+	tab[0] = randElem()
+	for i := 1; i < len(tab); i++ {
+		tab[i] = mul(tab[i-1], tab[i-1])
+	}
+	want := tab[0]
+	for n := uint(1); n <= chunkSize/16; n++ {
+		if got := powFromTable(&tab, n); got != want {
+			t.Fatalf("H^%d = %x, want %x", n, got, want)
 		}
-		want = mul(want, h)
+		want = mul(want, tab[0])
 	}
 }
 

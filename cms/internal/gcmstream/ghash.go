@@ -5,19 +5,22 @@ import (
 	"encoding/binary"
 )
 
-// chunkSize is the unit in which data is fed to the standard library's
-// GHASH. It must be a multiple of the 16-byte block size.
-const chunkSize = 64 << 10
+// chunkSize is the largest piece fed to the standard library's GHASH at
+// once: 2^chunkLog blocks of 16 bytes, 64 KiB.
+const (
+	chunkLog  = 12
+	chunkSize = 16 << chunkLog
+)
 
 // ghasher computes the GCM authentication tag incrementally, with memory
 // independent of the message length, by letting the standard library's
 // AES-GCM (and thus its hardware GHASH) do the bulk of the work.
 //
-// Notation: GHASH_H(A, C) over the blocks B_1..B_m of pad(A) || pad(C) ||
-// L(A, C) is sum_i B_i·H^(m-i+1), where L(A, C) is the length block
-// [8·len(A)]_64 || [8·len(C)]_64. For a piece X of n blocks (the last one
-// zero-padded) let P(X) = sum_{i=1..n} X_i·H^(n+1-i), the GHASH state after
-// absorbing X from zero. Then
+// Notation: + is addition in GF(2^128), that is XOR. GHASH_H(A, C) over the
+// blocks B_1..B_m of pad(A) || pad(C) || L(A, C) is sum_i B_i·H^(m-i+1),
+// where L(A, C) is the length block [8·len(A)]_64 || [8·len(C)]_64. For a
+// piece X of n blocks (the last one zero-padded) let P(X) = sum_{i=1..n}
+// X_i·H^(n+1-i), the GHASH state after absorbing X from zero. Then
 //
 //	GHASH_H(X, empty) = P(X)·H + L(X, empty)·H.
 //
@@ -41,10 +44,16 @@ type ghasher struct {
 	nonce []byte
 	h     elem // H = E_K(0^128)
 	ekj0  elem // E_K(J0), J0 = nonce || 0x00000001
-	hFull elem // H^(chunkSize/16)
-	lFull elem // L(X, empty)·H for a full chunk X
 	acc   elem
 	tbuf  [16]byte
+
+	// hPow[i] = H^(2^i); the largest is H^(chunkSize/16).
+	hPow [chunkLog + 1]elem
+	// Factors H^n and L(X, empty)·H for a full chunk, and for the piece
+	// length seen last (pieces tend to repeat their length).
+	fullLH         elem
+	lastLen        int
+	lastHN, lastLH elem
 }
 
 func newGHasher(block cipher.Block, aead cipher.AEAD, nonce []byte) *ghasher {
@@ -57,19 +66,48 @@ func newGHasher(block cipher.Block, aead cipher.AEAD, nonce []byte) *ghasher {
 	block.Encrypt(b[:], b[:])
 	g.ekj0 = loadElem(b[:])
 	clear(b[:])
-	g.hFull = pow(g.h, chunkSize/16)
-	g.lFull = mul(elem{hi: chunkSize * 8}, g.h)
+	g.hPow[0] = g.h
+	for i := 1; i < len(g.hPow); i++ {
+		g.hPow[i] = mul(g.hPow[i-1], g.hPow[i-1])
+	}
+	g.fullLH = mul(elem{hi: chunkSize * 8}, g.h)
 	return g
 }
 
-// absorb folds x into the running GHASH. x must not be empty, and must be a
-// whole number of blocks unless it ends the AAD or the ciphertext.
-func (g *ghasher) absorb(x []byte) {
-	hn, lh := g.hFull, g.lFull
-	if len(x) != chunkSize {
-		hn = pow(g.h, uint64(len(x)+15)/16)
-		lh = mul(elem{hi: uint64(len(x)) * 8}, g.h)
+// factors returns H^n and L(X, empty)·H for a piece X of nbytes bytes
+// (1 <= nbytes <= chunkSize), n being its number of blocks.
+func (g *ghasher) factors(nbytes int) (hn, lh elem) {
+	if nbytes == chunkSize {
+		return g.hPow[chunkLog], g.fullLH
 	}
+	if nbytes != g.lastLen {
+		g.lastHN = powFromTable(&g.hPow, uint(nbytes+15)/16)
+		g.lastLH = mul(elem{hi: uint64(nbytes) * 8}, g.h)
+		g.lastLen = nbytes
+	}
+	return g.lastHN, g.lastLH
+}
+
+// powFromTable returns H^n for 1 <= n <= 2^chunkLog from t[i] = H^(2^i).
+// The exponent is a public length, so the loop may depend on it.
+func powFromTable(t *[chunkLog + 1]elem, n uint) elem {
+	r, started := one, false
+	for i := range t {
+		if n>>i&1 == 1 {
+			if started {
+				r = mul(r, t[i])
+			} else {
+				r, started = t[i], true
+			}
+		}
+	}
+	return r
+}
+
+// absorb folds x into the running GHASH. x must hold 1 to chunkSize bytes
+// and be a whole number of blocks unless it ends the AAD or the ciphertext.
+func (g *ghasher) absorb(x []byte) {
+	hn, lh := g.factors(len(x))
 	t := g.aead.Seal(g.tbuf[:0], g.nonce, nil, x)
 	contrib := loadElem(t).xor(g.ekj0).xor(lh)
 	g.acc = mul(g.acc, hn).xor(contrib)
