@@ -12,6 +12,10 @@
 //
 // An Opener releases plaintext before the tag has been checked: callers must
 // hold that plaintext back (for example in a spool) until Verify succeeds.
+//
+// Because it relies on cipher.NewGCM with a caller-chosen nonce, the package
+// does not work in GODEBUG=fips140=only mode: NewSealer and NewOpener then
+// return the standard library's error.
 package gcmstream
 
 import (
