@@ -1,0 +1,171 @@
+package smime
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/signet-smime/signet/cms"
+	"github.com/signet-smime/signet/internal/spool"
+	"github.com/signet-smime/signet/smime/internal/mimeio"
+)
+
+// EncryptOptions control Encrypt.
+type EncryptOptions struct {
+	// Cipher defaults to AES-256-GCM (AuthEnvelopedData).
+	Cipher cms.Cipher
+	// TempDir holds encrypted spool files; the system's when empty.
+	TempDir string
+}
+
+// Encrypt reads an RFC 5322 message from src and writes it to dst with its
+// content encrypted for the recipients as application/pkcs7-mime
+// (authEnveloped-data for AES-GCM, enveloped-data for AES-CBC). The message
+// fields stay outside.
+func Encrypt(dst io.Writer, src io.Reader, opts *EncryptOptions, recipients ...cms.Recipient) error {
+	if opts == nil {
+		opts = &EncryptOptions{}
+	}
+	c := opts.Cipher
+	if c == 0 {
+		c = cms.AES256GCM
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
+	h, err := mimeio.ReadHeader(br)
+	if err != nil {
+		return fmt.Errorf("smime: reading the message header: %w", err)
+	}
+	outer, content := splitHeader(h)
+	if content.Get("Content-Type") == "" {
+		content.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	smimeType := "enveloped-data"
+	if c.Authenticated() {
+		smimeType = "authEnveloped-data"
+	}
+	if err := writeCanonical(dst, outer.Bytes()); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(dst, "MIME-Version: 1.0\r\n"+
+		"Content-Type: application/pkcs7-mime; smime-type=%s; name=smime.p7m\r\n"+
+		"Content-Transfer-Encoding: base64\r\n"+
+		"Content-Disposition: attachment; filename=smime.p7m\r\n"+
+		"Content-Description: S/MIME Encrypted Message\r\n\r\n", smimeType); err != nil {
+		return err
+	}
+	b64 := mimeio.NewBase64Writer(dst)
+	ew, err := cms.Encrypt(b64, &cms.EncryptOptions{Cipher: c}, recipients...)
+	if err != nil {
+		return err
+	}
+	inner := &entityWriter{tempDir: opts.TempDir}
+	if err := inner.write(ew, content, br); err != nil {
+		return err
+	}
+	if err := ew.Close(); err != nil {
+		return err
+	}
+	return b64.Close()
+}
+
+// Decrypted describes a decrypted message.
+type Decrypted struct {
+	cms.DecryptInfo
+	// InnerType is the media type of the decrypted entity; a signed inner
+	// entity (sign-then-encrypt) still needs Verify.
+	InnerType string
+}
+
+// Signed reports whether the decrypted content is itself S/MIME signed.
+func (d *Decrypted) Signed() bool {
+	return d.InnerType == "multipart/signed" || d.InnerType == "application/pkcs7-mime"
+}
+
+// DecryptOptions control Decrypt.
+type DecryptOptions struct {
+	TempDir string
+}
+
+// ErrNotEncrypted says the message is not an S/MIME encrypted message.
+var ErrNotEncrypted = errors.New("smime: the message is not encrypted (no application/pkcs7-mime enveloped content)")
+
+// Decrypt reads an encrypted S/MIME message from src and writes the
+// decrypted message (the outer message fields, then the decrypted entity)
+// to dst. Nothing is written to dst unless decryption and, for AES-GCM,
+// authentication succeed: the plaintext waits in an encrypted spool.
+func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Identity) (*Decrypted, error) {
+	if opts == nil {
+		opts = &DecryptOptions{}
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
+	h, err := mimeio.ReadHeader(br)
+	if err != nil {
+		return nil, fmt.Errorf("smime: reading the message header: %w", err)
+	}
+	outer, _ := splitHeader(h)
+	mt, params, _ := h.ContentType()
+	if !isPKCS7Mime(mt, params) {
+		return nil, ErrNotEncrypted
+	}
+	if st := strings.ToLower(params["smime-type"]); st == "signed-data" || st == "certs-only" {
+		return nil, ErrNotEncrypted
+	}
+	body, err := mimeio.DecodeTransfer(br, h.Get("Content-Transfer-Encoding"))
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spool.New(opts.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	info, err := cms.Decrypt(body, sp, ids...)
+	if err != nil {
+		var cte *cms.ContentTypeError
+		if errors.As(err, &cte) {
+			return nil, ErrNotEncrypted
+		}
+		return nil, err
+	}
+	r, err := sp.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ir := bufio.NewReaderSize(r, 64<<10)
+	ih, err := mimeio.ReadHeader(ir)
+	if err != nil {
+		return nil, fmt.Errorf("smime: the decrypted content is not a MIME entity: %w", err)
+	}
+	d := &Decrypted{DecryptInfo: *info}
+	d.InnerType, _, _ = ih.ContentType()
+	if err := writeCanonical(dst, outer.Bytes()); err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(dst, "MIME-Version: 1.0\r\n"); err != nil {
+		return nil, err
+	}
+	if _, err := dst.Write(ih.Bytes()); err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(dst, "\r\n"); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(dst, ir); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func isPKCS7Mime(mt string, params map[string]string) bool {
+	switch mt {
+	case "application/pkcs7-mime", "application/x-pkcs7-mime":
+		return true
+	case "application/octet-stream":
+		n := strings.ToLower(params["name"])
+		return strings.HasSuffix(n, ".p7m")
+	}
+	return false
+}

@@ -1,0 +1,179 @@
+package smime
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+
+	"github.com/signet-smime/signet/internal/spool"
+	"github.com/signet-smime/signet/smime/internal/mimeio"
+)
+
+// splitHeader separates the fields that describe the content (Content-*),
+// which move into the protected entity, from the message fields (From, To,
+// Subject, Date, Message-ID …), which stay outside. MIME-Version is dropped
+// from both: the writer adds its own.
+func splitHeader(h mimeio.Header) (outer, content mimeio.Header) {
+	for _, f := range h.Fields {
+		name := strings.ToLower(f.Name)
+		switch {
+		case strings.HasPrefix(name, "content-"):
+			content.Fields = append(content.Fields, f)
+		case name == "mime-version":
+		default:
+			outer.Fields = append(outer.Fields, f)
+		}
+	}
+	return outer, content
+}
+
+// writeCanonical writes b with every line ending made CRLF.
+func writeCanonical(w io.Writer, b []byte) error {
+	cw := mimeio.NewCanonicalWriter(w)
+	if _, err := cw.Write(b); err != nil {
+		return err
+	}
+	return cw.Close()
+}
+
+// entityWriter turns a MIME entity into its canonical, 7-bit-safe form
+// (RFC 8551 3.1): CRLF line endings, and any 8-bit, binary or over-long
+// body re-encoded as quoted-printable (text) or base64, part by part in
+// multiparts. Bodies are spooled (encrypted) so memory stays flat.
+type entityWriter struct {
+	tempDir  string
+	sevenBit bool // re-encode for 7-bit transport (signing); false keeps 8bit text (encryption)
+	depth    int
+}
+
+const maxMultipartDepth = 32
+
+// write reads the body of an entity with header h from body and writes the
+// canonical entity (header, blank line, body) to w.
+func (e *entityWriter) write(w io.Writer, h mimeio.Header, body io.Reader) error {
+	mt, params, err := h.ContentType()
+	if err != nil || mt == "" {
+		mt, params = "text/plain", nil
+	}
+	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && e.depth < maxMultipartDepth {
+		return e.writeMultipart(w, h, params["boundary"], body)
+	}
+	sp, err := spool.New(e.tempDir)
+	if err != nil {
+		return err
+	}
+	defer sp.Close()
+	var cls mimeio.Classifier
+	if _, err := io.Copy(io.MultiWriter(sp, &cls), body); err != nil {
+		return err
+	}
+	r, err := sp.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	safe := !cls.Has8Bit() && !cls.HasNUL() && !cls.HasBareCR() && cls.MaxLineLen() <= mimeio.MaxLine7Bit
+	if !e.sevenBit && cte != "binary" && !cls.HasNUL() && !cls.HasBareCR() && cls.MaxLineLen() <= mimeio.MaxLine7Bit {
+		safe = true // 8bit text is fine inside an envelope
+	}
+	if safe {
+		if err := writeCanonical(w, append(h.Bytes(), '\n')); err != nil {
+			return err
+		}
+		cw := mimeio.NewCanonicalWriter(w)
+		if _, err := io.Copy(cw, r); err != nil {
+			return err
+		}
+		return cw.Close()
+	}
+	// Re-encode: decode what is there, then base64 or quoted-printable.
+	dec, err := mimeio.DecodeTransfer(r, cte)
+	if err != nil {
+		return fmt.Errorf("smime: cannot re-encode a body with Content-Transfer-Encoding %q: %w", cte, err)
+	}
+	enc := "base64"
+	if strings.HasPrefix(mt, "text/") && cte != "binary" && !cls.HasNUL() {
+		enc = "quoted-printable"
+	}
+	h.Set("Content-Transfer-Encoding", enc)
+	if err := writeCanonical(w, append(h.Bytes(), '\n')); err != nil {
+		return err
+	}
+	var bw io.WriteCloser
+	if enc == "base64" {
+		bw = mimeio.NewBase64Writer(w)
+	} else {
+		bw = mimeio.NewQPWriter(w)
+	}
+	if _, err := io.Copy(bw, dec); err != nil {
+		return err
+	}
+	return bw.Close()
+}
+
+func (e *entityWriter) writeMultipart(w io.Writer, h mimeio.Header, boundary string, body io.Reader) error {
+	if err := writeCanonical(w, append(h.Bytes(), '\n')); err != nil {
+		return err
+	}
+	mr := mimeio.NewMultipartReader(body, boundary)
+	first := true
+	for {
+		part, err := mr.NextPart()
+		if first {
+			if pre := mr.Preamble(); len(pre) > 0 {
+				if err := writeCanonical(w, pre); err != nil {
+					return err
+				}
+				if _, err := io.WriteString(w, "\r\n"); err != nil {
+					return err
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("smime: reading multipart: %w", err)
+		}
+		if first {
+			_, err = fmt.Fprintf(w, "--%s\r\n", boundary)
+		} else {
+			_, err = fmt.Fprintf(w, "\r\n--%s\r\n", boundary)
+		}
+		if err != nil {
+			return err
+		}
+		first = false
+		br := bufio.NewReader(part)
+		ph, err := mimeio.ReadHeader(br)
+		if err != nil {
+			return err
+		}
+		sub := &entityWriter{tempDir: e.tempDir, sevenBit: e.sevenBit, depth: e.depth + 1}
+		if err := sub.write(w, ph, br); err != nil {
+			return err
+		}
+	}
+	if first {
+		return errors.New("smime: multipart without parts")
+	}
+	_, err := fmt.Fprintf(w, "\r\n--%s--\r\n", boundary)
+	return err
+}
+
+// fromAddress returns the address in the From field, lower-cased.
+func fromAddress(h mimeio.Header) (string, error) {
+	v := h.Get("From")
+	if v == "" {
+		return "", errors.New("the message has no From field")
+	}
+	addrs, err := mail.ParseAddressList(v)
+	if err != nil || len(addrs) == 0 {
+		return "", fmt.Errorf("cannot parse From %q", v)
+	}
+	return strings.ToLower(addrs[0].Address), nil
+}

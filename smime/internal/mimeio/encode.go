@@ -1,0 +1,257 @@
+package mimeio
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+)
+
+// ErrUnknownEncoding is returned by DecodeTransfer for a
+// Content-Transfer-Encoding it does not implement.
+var ErrUnknownEncoding = errors.New("mimeio: unknown Content-Transfer-Encoding")
+
+var (
+	errWriterClosed   = errors.New("mimeio: write after Close")
+	errBase64AfterPad = errors.New("mimeio: base64 data after padding")
+)
+
+// base64LineLen is the encoded line length used by NewBase64Writer
+// (RFC 2045 §6.8 allows at most 76).
+const base64LineLen = 76
+
+// canonicalWriter converts every line break to CRLF.
+type canonicalWriter struct {
+	dst    io.Writer
+	cr     bool // the last input byte was a CR whose CRLF is not yet written
+	out    [4096]byte
+	err    error
+	closed bool
+}
+
+// NewCanonicalWriter returns a writer that converts bare LF and bare CR to
+// CRLF and leaves CRLF alone, carrying state across Write calls (a CR at
+// the end of one Write and an LF at the start of the next form one CRLF).
+// Close writes the CRLF for a trailing bare CR; it does not close dst.
+func NewCanonicalWriter(dst io.Writer) io.WriteCloser {
+	return &canonicalWriter{dst: dst}
+}
+
+func (c *canonicalWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.closed {
+		return 0, errWriterClosed
+	}
+	o := 0
+	done := 0 // input bytes whose output has been written to dst
+	for i, b := range p {
+		if o > len(c.out)-4 {
+			if err := c.flush(o); err != nil {
+				return done, err
+			}
+			o = 0
+			done = i
+		}
+		switch {
+		case c.cr:
+			c.out[o], c.out[o+1] = '\r', '\n'
+			o += 2
+			c.cr = b == '\r'
+			if b != '\n' && b != '\r' {
+				c.out[o] = b
+				o++
+			}
+		case b == '\r':
+			c.cr = true
+		case b == '\n':
+			c.out[o], c.out[o+1] = '\r', '\n'
+			o += 2
+		default:
+			c.out[o] = b
+			o++
+		}
+	}
+	if err := c.flush(o); err != nil {
+		return done, err
+	}
+	return len(p), nil
+}
+
+func (c *canonicalWriter) flush(n int) error {
+	if n == 0 {
+		return nil
+	}
+	if _, err := c.dst.Write(c.out[:n]); err != nil {
+		c.err = err
+		return err
+	}
+	return nil
+}
+
+func (c *canonicalWriter) Close() error {
+	if c.closed {
+		return c.err
+	}
+	c.closed = true
+	if c.err != nil {
+		return c.err
+	}
+	if c.cr {
+		c.cr = false
+		c.out[0], c.out[1] = '\r', '\n'
+		return c.flush(2)
+	}
+	return nil
+}
+
+// lineWrapper inserts CRLF after every base64LineLen bytes.
+type lineWrapper struct {
+	dst io.Writer
+	col int
+	out [1024]byte
+	err error
+}
+
+func (l *lineWrapper) Write(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	o := 0
+	for _, b := range p {
+		if o > len(l.out)-3 {
+			if err := l.flush(o); err != nil {
+				return 0, err
+			}
+			o = 0
+		}
+		l.out[o] = b
+		o++
+		l.col++
+		if l.col == base64LineLen {
+			l.out[o], l.out[o+1] = '\r', '\n'
+			o += 2
+			l.col = 0
+		}
+	}
+	if err := l.flush(o); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (l *lineWrapper) flush(n int) error {
+	if n == 0 {
+		return nil
+	}
+	if _, err := l.dst.Write(l.out[:n]); err != nil {
+		l.err = err
+		return err
+	}
+	return nil
+}
+
+type base64Writer struct {
+	enc    io.WriteCloser
+	lw     *lineWrapper
+	closed bool
+}
+
+// NewBase64Writer returns a writer that base64-encodes to dst with a CRLF
+// after every 76 characters. Close flushes the final quantum and ends a
+// partial last line with CRLF, so non-empty output always ends with CRLF.
+// Close does not close dst.
+func NewBase64Writer(dst io.Writer) io.WriteCloser {
+	lw := &lineWrapper{dst: dst}
+	return &base64Writer{enc: base64.NewEncoder(base64.StdEncoding, lw), lw: lw}
+}
+
+func (w *base64Writer) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errWriterClosed
+	}
+	return w.enc.Write(p)
+}
+
+func (w *base64Writer) Close() error {
+	if w.closed {
+		return w.lw.err
+	}
+	w.closed = true
+	if err := w.enc.Close(); err != nil {
+		return err
+	}
+	if w.lw.col > 0 {
+		w.lw.col = 0
+		w.lw.out[0], w.lw.out[1] = '\r', '\n'
+		return w.lw.flush(2)
+	}
+	return nil
+}
+
+// NewQPWriter returns a quoted-printable encoder (RFC 2045 §6.7) writing
+// CRLF line breaks: input CRLF, bare LF and bare CR all become CRLF, soft
+// line breaks are "=\r\n" and lines are at most 76 characters. Close
+// flushes but does not close dst.
+func NewQPWriter(dst io.Writer) io.WriteCloser {
+	return quotedprintable.NewWriter(dst)
+}
+
+// NewBase64Reader returns a reader that decodes base64 from r, ignoring
+// CR, LF, spaces and tabs (and form feeds and vertical tabs). Padding is
+// required, as in RFC 2045; data after the padding is an error.
+func NewBase64Reader(r io.Reader) io.Reader {
+	return base64.NewDecoder(base64.StdEncoding, &wspFilter{r: r})
+}
+
+// wspFilter drops whitespace from the stream and rejects data after
+// base64 padding. (encoding/base64's streaming decoder would otherwise
+// accept or reject "QQ==QQ==" depending on how the input is chunked.)
+type wspFilter struct {
+	r      io.Reader
+	padded bool
+}
+
+func (f *wspFilter) Read(p []byte) (int, error) {
+	for {
+		n, err := f.r.Read(p)
+		k := 0
+		for _, c := range p[:n] {
+			switch c {
+			case '\r', '\n', ' ', '\t', '\f', '\v':
+				continue
+			case '=':
+				f.padded = true
+			default:
+				if f.padded {
+					return 0, errBase64AfterPad
+				}
+			}
+			p[k] = c
+			k++
+		}
+		if k > 0 || err != nil || n == 0 {
+			return k, err
+		}
+	}
+}
+
+// DecodeTransfer returns a reader that undoes the Content-Transfer-Encoding
+// cte (case-insensitive, surrounding whitespace ignored). The identity
+// encodings 7bit, 8bit and binary, and an absent value (""), return r
+// unchanged; base64 and quoted-printable are decoded as they stream.
+// Anything else returns ErrUnknownEncoding.
+func DecodeTransfer(r io.Reader, cte string) (io.Reader, error) {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "", "7bit", "8bit", "binary":
+		return r, nil
+	case "base64":
+		return NewBase64Reader(r), nil
+	case "quoted-printable":
+		return quotedprintable.NewReader(r), nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownEncoding, cte)
+}

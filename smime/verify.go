@@ -1,0 +1,359 @@
+package smime
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/signet-smime/signet/cms"
+	"github.com/signet-smime/signet/internal/spool"
+	"github.com/signet-smime/signet/smime/internal/mimeio"
+)
+
+// VerifyOptions control Verify.
+type VerifyOptions struct {
+	// Roots are the trust anchors; without them no chain is trusted.
+	Roots *x509.CertPool
+	// Intermediates add to the certificates carried in the message.
+	Intermediates []*x509.Certificate
+	// At is the time of validation; the current time when zero.
+	At time.Time
+	// TempDir holds encrypted spool files; the system's when empty.
+	TempDir string
+}
+
+// MaxSignatureSize bounds the signature part of a multipart/signed message.
+const MaxSignatureSize = 16 << 20
+
+// Signer is the verdict on one signer.
+type Signer struct {
+	Subject      string    `json:"subject"`
+	Issuer       string    `json:"issuer"`
+	Serial       string    `json:"serial"`
+	Fingerprint  string    `json:"sha256_fingerprint"`
+	Emails       []string  `json:"emails"`
+	Digest       string    `json:"digest"`
+	Algorithm    string    `json:"signature_algorithm"`
+	SigningTime  time.Time `json:"signing_time,omitzero"`
+	SignatureOK  bool      `json:"signature_ok"`
+	SignatureErr string    `json:"signature_error,omitempty"`
+	ChainOK      bool      `json:"chain_ok"`
+	ChainErr     string    `json:"chain_error,omitempty"`
+	Chain        []string  `json:"chain,omitempty"`
+	FromMatches  bool      `json:"from_matches"`
+	Weak         []string  `json:"weak,omitempty"`
+
+	Certificate *x509.Certificate `json:"-"`
+}
+
+// OK reports whether this signer passes every check.
+func (s *Signer) OK() bool { return s.SignatureOK && s.ChainOK && s.FromMatches }
+
+// Verified is the report of Verify.
+type Verified struct {
+	// Signed is true when the root of the message is S/MIME signed. A
+	// signature over a part only does not count.
+	Signed bool   `json:"signed"`
+	Opaque bool   `json:"opaque"`
+	Part   string `json:"signed_part"` // "root", or the part path that is signed
+	// Note explains why a message is not treated as signed.
+	Note      string    `json:"note,omitempty"`
+	From      string    `json:"from"`
+	At        time.Time `json:"validated_at"`
+	Signers   []*Signer `json:"signers"`
+	InnerType string    `json:"inner_type,omitempty"`
+}
+
+// OK reports whether the message is signed, has at least one signer, and
+// every signer passes (with several signers, all must verify).
+func (v *Verified) OK() bool {
+	if !v.Signed || len(v.Signers) == 0 {
+		return false
+	}
+	for _, s := range v.Signers {
+		if !s.OK() {
+			return false
+		}
+	}
+	return true
+}
+
+// Reason is a one-line reason for failure, "" when OK.
+func (v *Verified) Reason() string {
+	switch {
+	case v.OK():
+		return ""
+	case !v.Signed:
+		return v.Note
+	case len(v.Signers) == 0:
+		return "the signature has no signers"
+	}
+	for i, s := range v.Signers {
+		who := fmt.Sprintf("signer %d (%s)", i+1, s.Subject)
+		switch {
+		case !s.SignatureOK:
+			return who + ": bad signature: " + s.SignatureErr
+		case !s.ChainOK:
+			return who + ": untrusted certificate: " + s.ChainErr
+		case !s.FromMatches:
+			return fmt.Sprintf("%s: From %s is not in the certificate (%s)", who, v.From, strings.Join(s.Emails, ", "))
+		}
+	}
+	return "verification failed"
+}
+
+// ErrNotSigned says the message has no S/MIME signature at its root.
+var ErrNotSigned = errors.New("smime: the message is not signed")
+
+// Verify reads a signed S/MIME message from src, checks every signature,
+// and writes the signed message (the outer message fields, then the signed
+// entity) to dst only when every signature is cryptographically valid.
+// The report says whether chains, addresses and algorithms pass.
+func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error) {
+	if opts == nil {
+		opts = &VerifyOptions{}
+	}
+	at := opts.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
+	h, err := mimeio.ReadHeader(br)
+	if err != nil {
+		return nil, fmt.Errorf("smime: reading the message header: %w", err)
+	}
+	v := &Verified{At: at}
+	v.From, _ = fromAddress(h)
+	outer, _ := splitHeader(h)
+	mt, params, _ := h.ContentType()
+	sp, err := spool.New(opts.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	var sd *cms.SignedData
+	switch {
+	case mt == "multipart/signed":
+		sd, err = verifyDetached(br, params, sp)
+	case isPKCS7Mime(mt, params):
+		st := strings.ToLower(params["smime-type"])
+		if st != "" && st != "signed-data" {
+			return nil, fmt.Errorf("%w: it is %s; decrypt it first", ErrNotSigned, st)
+		}
+		v.Opaque = true
+		var body io.Reader
+		if body, err = mimeio.DecodeTransfer(br, h.Get("Content-Transfer-Encoding")); err == nil {
+			sd, err = cms.Verify(body, &cms.VerifyOptions{Content: sp})
+			var cte *cms.ContentTypeError
+			if errors.As(err, &cte) {
+				return nil, fmt.Errorf("%w: the pkcs7-mime content is %s", ErrNotSigned, cms.ContentTypeName(cte.Got))
+			}
+		}
+		if err == nil && sd.Detached {
+			err = errors.New("smime: signed-data without content")
+		}
+	default:
+		v.Note = "the message is not signed (its root is " + orDefault(mt, "text/plain") + ")"
+		if strings.HasPrefix(mt, "multipart/") {
+			if part := findSignedPart(br, params["boundary"], "", 0); part != "" {
+				v.Note = fmt.Sprintf("only part %s of the message is signed, not the whole message: not treated as signed", part)
+			}
+		}
+		return v, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.Signed, v.Part = true, "root"
+	intermediates := x509.NewCertPool()
+	for _, c := range append(sd.Certificates, opts.Intermediates...) {
+		intermediates.AddCert(c)
+	}
+	for _, si := range sd.Signers {
+		v.Signers = append(v.Signers, judge(si, v.From, opts.Roots, intermediates, at))
+	}
+	for _, s := range v.Signers {
+		if !s.SignatureOK {
+			return v, nil // release nothing that is not authentic
+		}
+	}
+	if len(v.Signers) == 0 {
+		return v, nil
+	}
+	r, err := sp.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ir := bufio.NewReaderSize(r, 64<<10)
+	ih, err := mimeio.ReadHeader(ir)
+	if err != nil {
+		return nil, fmt.Errorf("smime: the signed content is not a MIME entity: %w", err)
+	}
+	v.InnerType, _, _ = ih.ContentType()
+	if v.InnerType == "" {
+		v.InnerType = "text/plain"
+	}
+	if dst == nil {
+		return v, nil
+	}
+	if err := writeCanonical(dst, outer.Bytes()); err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(dst, "MIME-Version: 1.0\r\n"); err != nil {
+		return nil, err
+	}
+	if _, err := dst.Write(ih.Bytes()); err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(dst, "\r\n"); err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(dst, ir)
+	return v, err
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// verifyDetached reads a multipart/signed body: the first part is spooled
+// while it streams in, the second is the signature.
+func verifyDetached(body io.Reader, params map[string]string, sp *spool.Spool) (*cms.SignedData, error) {
+	boundary := params["boundary"]
+	if boundary == "" {
+		return nil, errors.New("smime: multipart/signed without a boundary")
+	}
+	proto := strings.ToLower(params["protocol"])
+	if proto != "application/pkcs7-signature" && proto != "application/x-pkcs7-signature" {
+		return nil, fmt.Errorf("%w: multipart/signed with protocol %q is not S/MIME", ErrNotSigned, params["protocol"])
+	}
+	mr := mimeio.NewMultipartReader(body, boundary)
+	part, err := mr.NextPart()
+	if err != nil {
+		return nil, fmt.Errorf("smime: multipart/signed has no content part: %w", err)
+	}
+	if _, err := io.Copy(sp, part); err != nil {
+		return nil, err
+	}
+	part, err = mr.NextPart()
+	if err != nil {
+		return nil, fmt.Errorf("smime: multipart/signed has no signature part: %w", err)
+	}
+	pr := bufio.NewReader(part)
+	ph, err := mimeio.ReadHeader(pr)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := mimeio.DecodeTransfer(pr, ph.Get("Content-Transfer-Encoding"))
+	if err != nil {
+		return nil, err
+	}
+	sig, err := io.ReadAll(io.LimitReader(dec, MaxSignatureSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("smime: reading the signature: %w", err)
+	}
+	if len(sig) > MaxSignatureSize {
+		return nil, errors.New("smime: the signature part is too large")
+	}
+	if _, err := mr.NextPart(); err != io.EOF {
+		if err == nil {
+			return nil, errors.New("smime: multipart/signed has more than two parts")
+		}
+		return nil, err
+	}
+	content, err := sp.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer content.Close()
+	// The detached content must not also be inside the SignedData.
+	return cms.Verify(bytes.NewReader(sig), &cms.VerifyOptions{Detached: content})
+}
+
+// findSignedPart looks for a signed part below a multipart root and returns
+// its path ("1", "2.1" …), or "".
+func findSignedPart(r io.Reader, boundary, prefix string, depth int) string {
+	if boundary == "" || depth > 8 {
+		return ""
+	}
+	mr := mimeio.NewMultipartReader(r, boundary)
+	for i := 1; ; i++ {
+		part, err := mr.NextPart()
+		if err != nil {
+			return ""
+		}
+		pr := bufio.NewReader(part)
+		ph, err := mimeio.ReadHeader(pr)
+		if err != nil {
+			return ""
+		}
+		path := fmt.Sprintf("%s%d", prefix, i)
+		mt, params, _ := ph.ContentType()
+		switch {
+		case mt == "multipart/signed", isPKCS7Mime(mt, params) && strings.EqualFold(params["smime-type"], "signed-data"):
+			return path
+		case strings.HasPrefix(mt, "multipart/"):
+			if p := findSignedPart(pr, params["boundary"], path+".", depth+1); p != "" {
+				return p
+			}
+		}
+	}
+}
+
+// judge turns a cms.SignerInfo into a verdict.
+func judge(si *cms.SignerInfo, from string, roots *x509.CertPool, intermediates *x509.CertPool, at time.Time) *Signer {
+	s := &Signer{SigningTime: si.SigningTime, Algorithm: si.SignatureAlgorithm, Weak: si.Weak}
+	s.Digest = strings.ToLower(strings.ReplaceAll(si.Digest.String(), "-", ""))
+	if si.Err != nil {
+		s.SignatureErr = si.Err.Error()
+	} else {
+		s.SignatureOK = true
+	}
+	c := si.Certificate
+	if c == nil {
+		s.ChainErr = "the signer's certificate is not available"
+		return s
+	}
+	s.Certificate = c
+	s.Subject = c.Subject.String()
+	s.Issuer = c.Issuer.String()
+	s.Serial = hex.EncodeToString(c.SerialNumber.Bytes())
+	fp := sha256.Sum256(c.Raw)
+	s.Fingerprint = hex.EncodeToString(fp[:])
+	s.Emails = CertificateEmails(c)
+	s.FromMatches = from != "" && CertificateHasEmail(c, from)
+	if c.KeyUsage != 0 && c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
+		s.ChainErr = "the certificate's key usage does not allow signing"
+		return s
+	}
+	if roots == nil {
+		s.ChainErr = "no trust anchors given"
+		return s
+	}
+	chains, err := c.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: intermediates,
+		CurrentTime:   at,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	})
+	if err != nil {
+		s.ChainErr = err.Error()
+		return s
+	}
+	s.ChainOK = true
+	for _, cc := range chains[0] {
+		s.Chain = append(s.Chain, cc.Subject.String())
+	}
+	return s
+}
