@@ -7,4 +7,5 @@ require (
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
+	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )

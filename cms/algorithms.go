@@ -176,3 +176,43 @@ var ErrUnsupported = errors.New("cms: unsupported")
 func unsupported(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrUnsupported}, a...)...)
 }
+
+// CapabilitiesAttribute builds the SMIMECapabilities signed attribute
+// (RFC 8551 2.5.2) listing the ciphers in order of preference.
+func CapabilitiesAttribute(cs ...Cipher) Attribute {
+	b := cryptobyte.NewBuilder(nil)
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		for _, c := range cs {
+			if ci, ok := c.info(); ok {
+				addAlgorithmIdentifier(b, ci.oid, nil)
+			}
+		}
+	})
+	return Attribute{Type: OIDAttrSMIMECapabilities, Values: [][]byte{b.BytesOrPanic()}}
+}
+
+// ParseCapabilities reads the ciphers an SMIMECapabilities attribute
+// announces, in order, skipping the ones this package does not know.
+func ParseCapabilities(attrs []Attribute) []Cipher {
+	var out []Cipher
+	for _, a := range attrs {
+		if !a.Type.Equal(OIDAttrSMIMECapabilities) || len(a.Values) != 1 {
+			continue
+		}
+		s := cryptobyte.String(a.Values[0])
+		var seq cryptobyte.String
+		if !s.ReadASN1(&seq, cbasn1.SEQUENCE) {
+			return nil
+		}
+		for !seq.Empty() {
+			alg, err := parseAlgorithmIdentifier(&seq)
+			if err != nil {
+				break
+			}
+			if ci, ok := cipherFromOID(alg.OID); ok {
+				out = append(out, ci.c)
+			}
+		}
+	}
+	return out
+}

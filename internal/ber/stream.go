@@ -1,6 +1,7 @@
 package ber
 
 import (
+	"bytes"
 	"io"
 )
 
@@ -152,3 +153,22 @@ func (c *ChunkWriter) flush() error {
 
 // Close writes the pending segment.
 func (c *ChunkWriter) Close() error { return c.flush() }
+
+// Normalize re-encodes one complete in-memory BER element with definite
+// lengths and flattened universal strings (see ReadElement), so that a DER
+// parser accepts it. Trailing data is an error.
+func Normalize(data []byte) ([]byte, error) {
+	d := NewDecoder(bytes.NewReader(data))
+	h, err := d.Next()
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.ReadElement(h, int64(len(data))*2+64)
+	if err != nil {
+		return nil, err
+	}
+	if d.Pos() != int64(len(data)) {
+		return nil, syntaxf("trailing data after the element")
+	}
+	return out, nil
+}

@@ -1,0 +1,103 @@
+package keyfile
+
+import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/signet-smime/signet/internal/testpki"
+)
+
+const shared = "../../../shared/testdata"
+
+func sharedFile(t *testing.T, rel string) string {
+	t.Helper()
+	p := filepath.Join(shared, rel)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("test data missing: %v", err)
+		}
+		t.Skipf("test data missing: %v", err)
+	}
+	return p
+}
+
+func TestKeyForms(t *testing.T) {
+	ca, _ := testpki.NewCA("k")
+	id, _ := ca.Issue("a@example.org", testpki.RSA2048, nil)
+	ec, _ := ca.Issue("b@example.org", testpki.P256, nil)
+	rk := id.Key.(*rsa.PrivateKey)
+	ek := ec.Key.(*ecdsa.PrivateKey)
+	sec1, _ := x509.MarshalECPrivateKey(ek)
+	p8, _ := x509.MarshalPKCS8PrivateKey(rk)
+	forms := map[string][]byte{
+		"pkcs1-pem": pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)}),
+		"pkcs1-der": x509.MarshalPKCS1PrivateKey(rk),
+		"pkcs8-der": p8,
+		"sec1-pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}),
+		"sec1-der":  sec1,
+	}
+	for name, data := range forms {
+		if _, err := ParsePrivateKey(data); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ParsePrivateKey([]byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n")); err == nil {
+		t.Error("encrypted key accepted")
+	}
+	if _, err := ParsePrivateKey([]byte("garbage")); err == nil {
+		t.Error("garbage accepted as key")
+	}
+	certs, err := ParseCertificates(testpki.CertPEM(id.Cert, ca.Cert))
+	if err != nil || len(certs) != 2 {
+		t.Fatalf("PEM bundle: %v %d", err, len(certs))
+	}
+	if c, err := ParseCertificates(id.Cert.Raw); err != nil || !c[0].Equal(id.Cert) {
+		t.Fatalf("DER: %v", err)
+	}
+}
+
+func TestPKCS7Bundles(t *testing.T) {
+	data, err := os.ReadFile(sharedFile(t, "pyca-pkcs7/amazon-roots.p7b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := ParseCertificates(data)
+	if err != nil || len(certs) < 2 {
+		t.Fatalf("amazon-roots.p7b: %v, %d certs", err, len(certs))
+	}
+	data, _ = os.ReadFile(sharedFile(t, "pyca-pkcs7/amazon-roots.der"))
+	if certs2, err := ParseCertificates(data); err != nil || len(certs2) != len(certs) {
+		t.Fatalf("amazon-roots.der: %v", err)
+	}
+}
+
+func TestPKCS12(t *testing.T) {
+	ca, _ := testpki.NewCA("p12")
+	id, _ := ca.Issue("a@example.org", testpki.P256, nil)
+	data, err := pkcs12.Modern.Encode(id.Key, id.Cert, []*x509.Certificate{ca.Cert}, "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "id.p12")
+	os.WriteFile(p, data, 0o600)
+	key, cert, chain, err := LoadPKCS12(p, "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cert.Equal(id.Cert) || len(chain) != 1 || !chain[0].Equal(ca.Cert) {
+		t.Fatal("certificate or chain lost")
+	}
+	if _, ok := key.(*ecdsa.PrivateKey); !ok {
+		t.Fatalf("key %T", key)
+	}
+	if _, _, _, err := LoadPKCS12(p, "wrong"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+}
