@@ -84,15 +84,15 @@ func (h *Header) Del(name string) {
 // removes any later fields of that name, or appends a new field. Raw is
 // regenerated as "Name: value\r\n", folded at 78 columns where the value
 // has whitespace. CR and LF in value are replaced by spaces so that Set can
-// never inject a field; leading and trailing whitespace is trimmed.
+// never inject a field; leading and trailing whitespace is trimmed. Set
+// panics if name is not a valid field name (printable US-ASCII other than
+// colon): field names are program constants, and an invalid one would
+// corrupt the header.
 func (h *Header) Set(name, value string) {
-	value = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, value)
-	value = strings.Trim(value, " \t")
+	if !validFieldName(name) {
+		panic(fmt.Sprintf("mimeio: Header.Set with invalid field name %q", name))
+	}
+	value = strings.Trim(lineBreakToSpace.Replace(value), " \t")
 	f := Field{Name: name, Value: value, Raw: formatField(name, value)}
 	for i := range h.Fields {
 		if strings.EqualFold(h.Fields[i].Name, name) {
@@ -109,6 +109,9 @@ func (h *Header) Set(name, value string) {
 	}
 	h.Fields = append(h.Fields, f)
 }
+
+// lineBreakToSpace works on bytes, so values that are not UTF-8 survive.
+var lineBreakToSpace = strings.NewReplacer("\r", " ", "\n", " ")
 
 // Bytes returns the concatenated raw bytes of all fields, without the
 // empty line that ends a header block.

@@ -186,6 +186,11 @@ func TestHeaderGetDelSet(t *testing.T) {
 	if string(h.Bytes()) != want {
 		t.Errorf("after Set: %q, want %q", h.Bytes(), want)
 	}
+	h.Set("X-Latin1", "caf\xe9")
+	if f := h.Fields[len(h.Fields)-1]; f.Value != "caf\xe9" || string(f.Raw) != "X-Latin1: caf\xe9\r\n" {
+		t.Errorf("8-bit value not kept byte for byte: %q", f.Raw)
+	}
+	h.Del("x-latin1")
 	h.Del("x")
 	h.Set("MIME-Version", " 1.0 ")
 	want = "From: a\r\nContent-Type: application/pkcs7-mime;  X-Injected: yes\r\nMIME-Version: 1.0\r\n"
@@ -297,5 +302,19 @@ func TestContentType(t *testing.T) {
 	h.Set("Content-Type", "text/plain; charset")
 	if _, _, err := h.ContentType(); err == nil {
 		t.Error("malformed parameter: want error")
+	}
+}
+
+func TestHeaderSetInvalidNamePanics(t *testing.T) {
+	for _, name := range []string{"", "X\r\nBcc", "A B", "A:"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Set(%q) did not panic", name)
+				}
+			}()
+			var h Header
+			h.Set(name, "v")
+		}()
 	}
 }

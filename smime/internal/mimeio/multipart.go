@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 const (
@@ -76,7 +77,7 @@ func NewMultipartReader(r io.Reader, boundary string) *MultipartReader {
 
 func newMultipartReaderSize(r io.Reader, boundary string, size int) *MultipartReader {
 	m := &MultipartReader{src: r, lineStart: true}
-	if boundary == "" || len(boundary) > MaxBoundaryLen || bytes.ContainsAny([]byte(boundary), "\r\n") {
+	if boundary == "" || len(boundary) > MaxBoundaryLen || strings.ContainsAny(boundary, "\r\n") {
 		m.err = fmt.Errorf("%w: %q", ErrBadBoundary, boundary)
 		return m
 	}
