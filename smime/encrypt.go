@@ -32,7 +32,7 @@ func Encrypt(dst io.Writer, src io.Reader, opts *EncryptOptions, recipients ...c
 	if c == 0 {
 		c = cms.AES256GCM
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
+	br := bufio.NewReaderSize(src, 16<<10)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return fmt.Errorf("smime: reading the message header: %w", err)
@@ -99,7 +99,7 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 	if opts == nil {
 		opts = &DecryptOptions{}
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
+	br := bufio.NewReaderSize(src, 16<<10)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return nil, fmt.Errorf("smime: reading the message header: %w", err)
@@ -134,7 +134,7 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 		return nil, err
 	}
 	defer r.Close()
-	ir := bufio.NewReaderSize(r, 64<<10)
+	ir := bufio.NewReaderSize(r, 16<<10)
 	ih, err := mimeio.ReadHeader(ir)
 	if err != nil {
 		return nil, fmt.Errorf("smime: the decrypted content is not a MIME entity: %w", err)
@@ -153,7 +153,7 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 	if _, err := io.WriteString(dst, "\r\n"); err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(dst, ir); err != nil {
+	if _, err := copyPooled(dst, ir); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/mail"
 	"strings"
+	"sync"
 
 	"github.com/signet-smime/signet/internal/spool"
 	"github.com/signet-smime/signet/smime/internal/mimeio"
@@ -67,7 +68,7 @@ func (e *entityWriter) write(w io.Writer, h mimeio.Header, body io.Reader) error
 	}
 	defer sp.Close()
 	var cls mimeio.Classifier
-	if _, err := io.Copy(io.MultiWriter(sp, &cls), body); err != nil {
+	if _, err := copyPooled(io.MultiWriter(sp, &cls), body); err != nil {
 		return err
 	}
 	r, err := sp.Reader()
@@ -85,7 +86,7 @@ func (e *entityWriter) write(w io.Writer, h mimeio.Header, body io.Reader) error
 			return err
 		}
 		cw := mimeio.NewCanonicalWriter(w)
-		if _, err := io.Copy(cw, r); err != nil {
+		if _, err := copyPooled(cw, r); err != nil {
 			return err
 		}
 		return cw.Close()
@@ -109,7 +110,7 @@ func (e *entityWriter) write(w io.Writer, h mimeio.Header, body io.Reader) error
 	} else {
 		bw = mimeio.NewQPWriter(w)
 	}
-	if _, err := io.Copy(bw, dec); err != nil {
+	if _, err := copyPooled(bw, dec); err != nil {
 		return err
 	}
 	return bw.Close()
@@ -176,4 +177,14 @@ func fromAddress(h mimeio.Header) (string, error) {
 		return "", fmt.Errorf("cannot parse From %q", v)
 	}
 	return strings.ToLower(addrs[0].Address), nil
+}
+
+// copyBufs recycles the buffers of the many small copies a message needs.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyPooled is io.Copy with a pooled buffer.
+func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
 }

@@ -51,7 +51,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 	if len(signers) == 0 {
 		return fmt.Errorf("smime: no signer")
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
+	br := bufio.NewReaderSize(src, 16<<10)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return fmt.Errorf("smime: reading the message header: %w", err)
@@ -103,7 +103,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(sw, r); err != nil {
+		if _, err := copyPooled(sw, r); err != nil {
 			return err
 		}
 		if err := sw.Close(); err != nil {
@@ -123,7 +123,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(io.MultiWriter(sw, dst), r); err != nil {
+	if _, err := copyPooled(io.MultiWriter(sw, dst), r); err != nil {
 		return err
 	}
 	if err := sw.Close(); err != nil {

@@ -124,7 +124,7 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 	if at.IsZero() {
 		at = time.Now()
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
+	br := bufio.NewReaderSize(src, 16<<10)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return nil, fmt.Errorf("smime: reading the message header: %w", err)
@@ -192,7 +192,7 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 		return nil, err
 	}
 	defer r.Close()
-	ir := bufio.NewReaderSize(r, 64<<10)
+	ir := bufio.NewReaderSize(r, 16<<10)
 	ih, err := mimeio.ReadHeader(ir)
 	if err != nil {
 		return nil, fmt.Errorf("smime: the signed content is not a MIME entity: %w", err)
@@ -216,7 +216,7 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 	if _, err := io.WriteString(dst, "\r\n"); err != nil {
 		return nil, err
 	}
-	_, err = io.Copy(dst, ir)
+	_, err = copyPooled(dst, ir)
 	return v, err
 }
 
@@ -243,7 +243,7 @@ func verifyDetached(body io.Reader, params map[string]string, sp *spool.Spool) (
 	if err != nil {
 		return nil, fmt.Errorf("smime: multipart/signed has no content part: %w", err)
 	}
-	if _, err := io.Copy(sp, part); err != nil {
+	if _, err := copyPooled(sp, part); err != nil {
 		return nil, err
 	}
 	part, err = mr.NextPart()

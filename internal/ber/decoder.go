@@ -78,7 +78,7 @@ type Decoder struct {
 func NewDecoder(r io.Reader) *Decoder {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
+		br = bufio.NewReaderSize(r, 16<<10)
 	}
 	return &Decoder{r: br}
 }

@@ -10,6 +10,10 @@
 // altering, reordering, truncating or extending the file is detected when
 // the data is read back.
 //
+// Data that fits in one chunk (64 KiB) never reaches the disk: the file and
+// its key are made only when a second chunk begins, so a small message costs
+// no file system work while memory stays bounded by the chunk size.
+//
 // A Spool is not safe for concurrent use.
 package spool
 
@@ -43,6 +47,9 @@ var (
 // Spool is an encrypted temporary store. Write data, then call Reader to
 // read it back, and Close to discard it.
 type Spool struct {
+	dir      string
+	unlink   bool
+	lazy     bool // keep the first chunk in memory; make the file only when needed
 	f        *os.File
 	path     string // name to remove on Close, if the file could not be unlinked
 	key      []byte
@@ -60,33 +67,42 @@ type Spool struct {
 // New creates a Spool backed by a new temporary file in dir, or in
 // os.TempDir() if dir is empty.
 func New(dir string) (*Spool, error) {
-	return newSpool(dir, true)
+	return &Spool{dir: dir, unlink: true, lazy: true}, nil
 }
 
-// newSpool is New with the unlinking optional, so that tests can inspect
-// the file.
+// newSpool makes the file at once, with the unlinking optional, so that
+// tests can inspect it.
 func newSpool(dir string, unlink bool) (*Spool, error) {
+	s := &Spool{dir: dir, unlink: unlink, buf: make([]byte, sealedSize)}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// open creates the key and the temporary file.
+func (s *Spool) open() error {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return nil, err
+		return err
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	f, err := os.CreateTemp(dir, "signet-spool-*")
+	f, err := os.CreateTemp(s.dir, "signet-spool-*")
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{f: f, path: f.Name(), key: key, aead: aead, buf: make([]byte, sealedSize)}
-	if unlink && os.Remove(f.Name()) == nil {
+	s.f, s.path, s.key, s.aead = f, f.Name(), key, aead
+	if s.unlink && os.Remove(f.Name()) == nil {
 		s.path = ""
 	}
-	return s, nil
+	return nil
 }
 
 // nonce returns the GCM nonce of chunk i: its number in the first eight
@@ -119,7 +135,8 @@ func (s *Spool) Write(p []byte) (int, error) {
 				return written, err
 			}
 		}
-		k := copy(s.buf[s.n:chunkSize], p)
+		s.grow(min(s.n+len(p), chunkSize))
+		k := copy(s.buf[s.n:min(len(s.buf), chunkSize)], p)
 		s.n += k
 		s.size += int64(k)
 		written += k
@@ -130,6 +147,13 @@ func (s *Spool) Write(p []byte) (int, error) {
 
 // flush seals the pending chunk and appends it to the file.
 func (s *Spool) flush(final bool) error {
+	if s.f == nil {
+		if err := s.open(); err != nil {
+			s.err = err
+			return err
+		}
+	}
+	s.grow(sealedSize)
 	nc := nonce(s.chunks, final)
 	sealed := s.aead.Seal(s.buf[:0], nc[:], s.buf[:s.n], nil)
 	if _, err := s.f.Write(sealed); err != nil {
@@ -140,6 +164,18 @@ func (s *Spool) flush(final bool) error {
 	s.diskSize += int64(len(sealed))
 	s.n = 0
 	return nil
+}
+
+// grow makes buf at least n bytes long (at most sealedSize), so that a
+// small spool allocates only what it holds.
+func (s *Spool) grow(n int) {
+	if len(s.buf) >= n {
+		return
+	}
+	nb := make([]byte, min(max(n, 2*len(s.buf), 4096), sealedSize))
+	copy(nb, s.buf[:s.n])
+	clear(s.buf)
+	s.buf = nb
 }
 
 // Size returns the number of plaintext bytes written.
@@ -158,6 +194,14 @@ func (s *Spool) Reader() (io.ReadCloser, error) {
 	}
 	if s.err != nil {
 		return nil, s.err
+	}
+	if !s.finished && s.lazy && s.f == nil {
+		// Everything fits in the first chunk: read it from memory.
+		s.finished = true
+		return &memReader{s: s, plain: s.buf[:s.n]}, nil
+	}
+	if s.lazy && s.f == nil {
+		return &memReader{s: s, plain: s.buf[:s.n]}, nil
 	}
 	if !s.finished {
 		if err := s.flush(true); err != nil {
@@ -186,6 +230,9 @@ func (s *Spool) Close() error {
 	clear(s.key)
 	clear(s.buf)
 	s.aead = nil
+	if s.f == nil {
+		return nil
+	}
 	err := s.f.Close()
 	if s.path != "" {
 		if rerr := os.Remove(s.path); rerr != nil && err == nil {
@@ -260,5 +307,29 @@ func (r *reader) Close() error {
 	r.closed = true
 	clear(r.buf)
 	r.plain = nil
+	return nil
+}
+
+// memReader reads a spool that never left memory.
+type memReader struct {
+	s      *Spool
+	plain  []byte
+	closed bool
+}
+
+func (r *memReader) Read(p []byte) (int, error) {
+	if r.closed || r.s.closed {
+		return 0, ErrClosed
+	}
+	if len(r.plain) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.plain)
+	r.plain = r.plain[n:]
+	return n, nil
+}
+
+func (r *memReader) Close() error {
+	r.closed = true
 	return nil
 }

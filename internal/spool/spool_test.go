@@ -248,6 +248,7 @@ func TestConstantMemory(t *testing.T) {
 	}
 	defer s.Close()
 	buf := make([]byte, 50000)
+	s.Write(make([]byte, 2*chunkSize)) // past the in-memory first chunk: the file exists
 	if a := testing.AllocsPerRun(40, func() { s.Write(buf) }); a != 0 {
 		t.Errorf("%v allocations per Write", a)
 	}
@@ -280,7 +281,7 @@ func TestFinalFlag(t *testing.T) {
 }
 
 func TestWriteErrorIsSticky(t *testing.T) {
-	s, err := New(t.TempDir())
+	s, err := newSpool(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,5 +295,30 @@ func TestWriteErrorIsSticky(t *testing.T) {
 	}
 	if _, err := s.Reader(); err == nil {
 		t.Error("Reader succeeded after a write failure")
+	}
+}
+
+// TestSmallStaysInMemory checks that one chunk's worth of data makes no file,
+// and that one byte more does.
+func TestSmallStaysInMemory(t *testing.T) {
+	for _, n := range []int{0, 1, chunkSize} {
+		dir := t.TempDir()
+		s, _ := New(dir)
+		data := bytes.Repeat([]byte{'x'}, n)
+		s.Write(data)
+		got, err := readAll(s)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		if s.f != nil {
+			t.Fatalf("%d bytes made a file", n)
+		}
+		s.Close()
+	}
+	s, _ := New(t.TempDir())
+	defer s.Close()
+	s.Write(make([]byte, chunkSize+1))
+	if s.f == nil {
+		t.Fatal("more than a chunk stayed in memory")
 	}
 }
