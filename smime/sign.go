@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/signet-smime/signet/cms"
-	"github.com/signet-smime/signet/internal/spool"
 	"github.com/signet-smime/signet/smime/internal/mimeio"
 )
 
@@ -71,25 +70,12 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 	if len(content.Fields) == 0 || content.Get("Content-Type") == "" {
 		content.Set("Content-Type", "text/plain; charset=utf-8")
 	}
-	// The canonical inner entity is spooled (encrypted): it is needed twice
-	// for a clear signature (digest, then output) and is plaintext.
-	sp, err := spool.New(opts.TempDir)
-	if err != nil {
-		return err
-	}
-	defer sp.Close()
+	// The entity writer spools each body once to classify it, then streams
+	// the canonical entity into the digest and the output in one pass.
 	ew := &entityWriter{tempDir: opts.TempDir, sevenBit: true}
-	if err := ew.write(sp, content, br); err != nil {
-		return err
-	}
 	if err := writeCanonical(dst, outer.Bytes()); err != nil {
 		return err
 	}
-	r, err := sp.Reader()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	cmsOpts := &cms.SignOptions{Detached: !opts.Opaque, Certificates: opts.Chain}
 	if opts.Opaque {
 		if _, err := io.WriteString(dst, "MIME-Version: 1.0\r\n"+
@@ -103,7 +89,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 		if err != nil {
 			return err
 		}
-		if _, err := copyPooled(sw, r); err != nil {
+		if err := ew.write(sw, content, br); err != nil {
 			return err
 		}
 		if err := sw.Close(); err != nil {
@@ -123,7 +109,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 	if err != nil {
 		return err
 	}
-	if _, err := copyPooled(io.MultiWriter(sw, dst), r); err != nil {
+	if err := ew.write(io.MultiWriter(sw, dst), content, br); err != nil {
 		return err
 	}
 	if err := sw.Close(); err != nil {

@@ -1,5 +1,10 @@
 package mimeio
 
+import (
+	"bytes"
+	"encoding/binary"
+)
+
 // MaxLine7Bit is the longest line, excluding CRLF, allowed in 7bit and 8bit
 // content (RFC 5322 §2.1.1, RFC 2045 §2.7).
 const MaxLine7Bit = 998
@@ -25,40 +30,80 @@ type Classifier struct {
 
 // Write records p. It always returns len(p), nil.
 func (c *Classifier) Write(p []byte) (int, error) {
-	if len(p) == 0 {
+	n := len(p)
+	if n == 0 {
 		return 0, nil
 	}
-	for _, b := range p {
+	if !c.hasNUL && bytes.IndexByte(p, 0) >= 0 {
+		c.hasNUL = true
+	}
+	if !c.has8Bit && has8Bit(p) {
+		c.has8Bit = true
+	}
+	for len(p) > 0 {
 		if c.cr {
 			c.cr = false
-			if b != '\n' {
+			if p[0] != '\n' {
 				c.bareCR = true
 			}
 		}
-		switch {
-		case b == '\r':
-			c.cr = true
-			c.lineLen = 0
-		case b == '\n':
-			if c.size == 0 || c.lastByte != '\r' {
-				c.bareLF = true
-			}
-			c.lineLen = 0
-		default:
-			if b == 0 {
-				c.hasNUL = true
-			} else if b >= 0x80 {
-				c.has8Bit = true
-			}
-			c.lineLen++
-			if c.lineLen > c.maxLine {
-				c.maxLine = c.lineLen
-			}
+		// The next line break: LF, or a CR before it.
+		j := bytes.IndexByte(p, '\n')
+		line := p
+		if j >= 0 {
+			line = p[:j]
 		}
-		c.lastByte = b
-		c.size++
+		if k := bytes.IndexByte(line, '\r'); k >= 0 {
+			// A CR ends the line here; what follows decides if it is bare.
+			c.addLine(k)
+			c.cr = true
+			c.lastByte = '\r'
+			c.size += int64(k + 1)
+			p = p[k+1:]
+			continue
+		}
+		if j < 0 {
+			c.lineLen += len(p)
+			c.maxLine = max(c.maxLine, c.lineLen)
+			c.lastByte = p[len(p)-1]
+			c.size += int64(len(p))
+			break
+		}
+		// A LF; bare unless the byte before it (here or in the last Write) is CR.
+		prev := c.lastByte
+		if j > 0 {
+			prev = p[j-1]
+		}
+		if (j == 0 && c.size == 0) || prev != '\r' {
+			c.bareLF = true
+		}
+		c.addLine(j)
+		c.lineLen = 0
+		c.lastByte = '\n'
+		c.size += int64(j + 1)
+		p = p[j+1:]
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// addLine adds k bytes to the current line and ends it.
+func (c *Classifier) addLine(k int) {
+	c.lineLen += k
+	c.maxLine = max(c.maxLine, c.lineLen)
+	c.lineLen = 0
+}
+
+// has8Bit reports whether any byte of p has its high bit set, a word at a time.
+func has8Bit(p []byte) bool {
+	var acc uint64
+	for len(p) >= 8 {
+		acc |= binary.LittleEndian.Uint64(p)
+		p = p[8:]
+	}
+	for _, b := range p {
+		acc |= uint64(b)
+	}
+	return acc&0x8080808080808080 != 0
 }
 
 // Size returns the number of bytes written.

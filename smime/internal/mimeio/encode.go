@@ -1,6 +1,7 @@
 package mimeio
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -46,39 +47,83 @@ func (c *canonicalWriter) Write(p []byte) (int, error) {
 	if c.closed {
 		return 0, errWriterClosed
 	}
-	o := 0
-	done := 0 // input bytes whose output has been written to dst
-	for i, b := range p {
-		if o > len(c.out)-4 {
-			if err := c.flush(o); err != nil {
-				return done, err
+	total := len(p)
+	o := 0 // bytes pending in c.out
+	for len(p) > 0 {
+		if c.cr {
+			c.cr = false
+			if o, c.err = c.emit(o, crlf); c.err != nil {
+				return 0, c.err
 			}
-			o = 0
-			done = i
-		}
-		switch {
-		case c.cr:
-			c.out[o], c.out[o+1] = '\r', '\n'
-			o += 2
-			c.cr = b == '\r'
-			if b != '\n' && b != '\r' {
-				c.out[o] = b
-				o++
+			if p[0] == '\n' {
+				p = p[1:]
 			}
-		case b == '\r':
-			c.cr = true
-		case b == '\n':
-			c.out[o], c.out[o+1] = '\r', '\n'
-			o += 2
-		default:
-			c.out[o] = b
-			o++
+			continue
 		}
+		// Runs that are already canonical go out as they are.
+		if n := canonicalPrefix(p); n > 0 {
+			if o, c.err = c.emit(o, p[:n]); c.err != nil {
+				return 0, c.err
+			}
+			p = p[n:]
+			continue
+		}
+		// p[0] is a bare LF, or a CR not followed by LF in p.
+		if p[0] == '\r' {
+			c.cr = true // its LF may start the next Write
+		} else if o, c.err = c.emit(o, crlf); c.err != nil {
+			return 0, c.err
+		}
+		p = p[1:]
 	}
 	if err := c.flush(o); err != nil {
-		return done, err
+		return 0, err
 	}
-	return len(p), nil
+	return total, nil
+}
+
+var crlf = []byte("\r\n")
+
+// emit appends b to the o pending bytes of c.out, writing through when b is
+// large or the buffer is full, and returns the new pending count.
+func (c *canonicalWriter) emit(o int, b []byte) (int, error) {
+	if len(b) > len(c.out)/2 {
+		if err := c.flush(o); err != nil {
+			return 0, err
+		}
+		_, err := c.dst.Write(b)
+		return 0, err
+	}
+	if o+len(b) > len(c.out) {
+		if err := c.flush(o); err != nil {
+			return 0, err
+		}
+		o = 0
+	}
+	return o + copy(c.out[o:], b), nil
+}
+
+// canonicalPrefix returns the length of the longest prefix of p in which
+// every LF is preceded by CR and every CR is followed by LF.
+func canonicalPrefix(p []byte) int {
+	i := 0
+	for i < len(p) {
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			if k := bytes.IndexByte(p[i:], '\r'); k >= 0 {
+				return i + k
+			}
+			return len(p)
+		}
+		switch k := bytes.IndexByte(p[i:i+j], '\r'); {
+		case k < 0: // bare LF
+			return i + j
+		case k < j-1: // bare CR inside the line
+			return i + k
+		}
+		i += j + 1 // a CRLF-terminated line
+	}
+	return i
 }
 
 func (c *canonicalWriter) flush(n int) error {
@@ -120,17 +165,19 @@ func (l *lineWrapper) Write(p []byte) (int, error) {
 	if l.err != nil {
 		return 0, l.err
 	}
+	total := len(p)
 	o := 0
-	for _, b := range p {
-		if o > len(l.out)-3 {
+	for len(p) > 0 {
+		if o > len(l.out)-base64LineLen-2 {
 			if err := l.flush(o); err != nil {
 				return 0, err
 			}
 			o = 0
 		}
-		l.out[o] = b
-		o++
-		l.col++
+		n := copy(l.out[o:o+min(len(p), base64LineLen-l.col)], p)
+		o += n
+		p = p[n:]
+		l.col += n
 		if l.col == base64LineLen {
 			l.out[o], l.out[o+1] = '\r', '\n'
 			o += 2
@@ -140,7 +187,7 @@ func (l *lineWrapper) Write(p []byte) (int, error) {
 	if err := l.flush(o); err != nil {
 		return 0, err
 	}
-	return len(p), nil
+	return total, nil
 }
 
 func (l *lineWrapper) flush(n int) error {
