@@ -246,3 +246,37 @@ func TestMultipartSignedWithEmbeddedContentRefused(t *testing.T) {
 		t.Fatal("multipart/signed with embedded content accepted")
 	}
 }
+
+func TestTripleWrap(t *testing.T) {
+	p := newPKI(t, testpki.P256)
+	s := &cms.Signer{Certificate: p.alice.Cert, Key: p.alice.Signer()}
+	r, _ := cms.NewRecipient(p.bob.Cert, nil)
+	// sign, encrypt, sign (RFC 2634 triple wrapping)
+	var inner, enc, outer bytes.Buffer
+	if err := Sign(&inner, strings.NewReader(plainMsg), nil, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := Encrypt(&enc, &inner, nil, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := Sign(&outer, &enc, nil, s); err != nil {
+		t.Fatal(err)
+	}
+	// unwrap: verify, decrypt, verify
+	var afterVerify, afterDecrypt, plain bytes.Buffer
+	v, err := Verify(&afterVerify, &outer, &VerifyOptions{Roots: p.roots})
+	if err != nil || !v.OK() || v.InnerType != "application/pkcs7-mime" {
+		t.Fatalf("outer signature: %v %s inner=%q", err, v.Reason(), v.InnerType)
+	}
+	d, err := Decrypt(&afterDecrypt, &afterVerify, nil, &cms.Identity{Certificate: p.bob.Cert, Key: p.bob.Key})
+	if err != nil || !d.Signed() {
+		t.Fatalf("decrypt: %v, signed inner: %v", err, d != nil && d.Signed())
+	}
+	v, err = Verify(&plain, &afterDecrypt, &VerifyOptions{Roots: p.roots})
+	if err != nil || !v.OK() {
+		t.Fatalf("inner signature: %v %s", err, v.Reason())
+	}
+	if !strings.Contains(plain.String(), "Subject: Lunch") || !strings.Contains(plain.String(), "noon? Caf=C3=A9") {
+		t.Fatalf("plaintext after triple unwrap:\n%s", plain.String())
+	}
+}

@@ -49,6 +49,12 @@ type Signer struct {
 	Chain        []string  `json:"chain,omitempty"`
 	FromMatches  bool      `json:"from_matches"`
 	Weak         []string  `json:"weak,omitempty"`
+	// Capabilities are the ciphers the signer announces it can read, in
+	// order of preference (SMIMECapabilities).
+	Capabilities []string `json:"capabilities,omitempty"`
+	// EncryptionCertificate is the certificate the signer asks to be
+	// encrypted to (SMIMEEncryptionKeyPreference), when the message carries it.
+	EncryptionCertificate *x509.Certificate `json:"-"`
 
 	Certificate *x509.Certificate `json:"-"`
 }
@@ -177,7 +183,18 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 		intermediates.AddCert(c)
 	}
 	for _, si := range sd.Signers {
-		v.Signers = append(v.Signers, judge(si, v.From, opts.Roots, intermediates, at))
+		s := judge(si, v.From, opts.Roots, intermediates, at)
+		for _, c := range cms.ParseCapabilities(si.SignedAttributes) {
+			s.Capabilities = append(s.Capabilities, c.String())
+		}
+		if pref := cms.ParseEncryptionKeyPreference(si.SignedAttributes); pref != nil {
+			for _, c := range sd.Certificates {
+				if pref.Matches(c) {
+					s.EncryptionCertificate = c
+				}
+			}
+		}
+		v.Signers = append(v.Signers, s)
 	}
 	for _, s := range v.Signers {
 		if !s.SignatureOK {

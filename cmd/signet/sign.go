@@ -21,6 +21,7 @@ func newSignCommand() *cobra.Command {
 		pss     bool
 		useSKI  bool
 		noCerts bool
+		encCert string
 	)
 	c := &cobra.Command{
 		Use:   "sign --cert FILE --key FILE [--chain FILE] [--opaque] [--digest sha256|sha384|sha512] [--in FILE] [--out FILE]",
@@ -74,6 +75,18 @@ rfc822Name or subject emailAddress).`,
 			}
 			s := &cms.Signer{Certificate: cert, Key: signer, Digest: h, PSS: pss, SubjectKeyID: useSKI}
 			s.ExtraAttributes = defaultCapabilities()
+			pref := cert
+			if encCert != "" {
+				ec, err := keyfile.LoadCertificates(encCert)
+				if err != nil {
+					return err
+				}
+				pref = ec[0]
+				chainCerts = append(chainCerts, pref) // correspondents need it to encrypt
+			}
+			if encCert != "" || canEncrypt(cert) {
+				s.ExtraAttributes = append(s.ExtraAttributes, cms.EncryptionKeyPreferenceAttribute(pref))
+			}
 			opts := &smime.SignOptions{Opaque: opaque, Chain: chainCerts}
 			if noCerts {
 				opts.Chain = nil
@@ -93,7 +106,14 @@ rfc822Name or subject emailAddress).`,
 	c.Flags().BoolVar(&pss, "pss", false, "sign with RSASSA-PSS instead of PKCS #1 v1.5 (RSA keys)")
 	c.Flags().BoolVar(&useSKI, "ski", false, "identify the signer by subject key identifier instead of issuer and serial")
 	c.Flags().BoolVar(&noCerts, "no-chain", false, "include only the signer's certificate")
+	c.Flags().StringVar(&encCert, "encryption-cert", "", "announce this certificate `FILE` as the one to encrypt to (SMIMEEncryptionKeyPreference) and include it")
 	return c
+}
+
+// canEncrypt reports whether a certificate's key usage allows receiving
+// encrypted mail (no key usage extension allows everything).
+func canEncrypt(c *x509.Certificate) bool {
+	return c.KeyUsage == 0 || c.KeyUsage&(x509.KeyUsageKeyEncipherment|x509.KeyUsageKeyAgreement) != 0
 }
 
 // defaultCapabilities announces what Signet reads (RFC 8551 2.5.2), in

@@ -159,9 +159,18 @@ func printReport(w io.Writer, v *smime.Verified, atSource string) {
 		if !s.SigningTime.IsZero() {
 			p("  signed at:   %s (claimed by the signer)", s.SigningTime.UTC().Format(time.RFC3339))
 		}
+		if len(s.Capabilities) > 0 {
+			p("  reads:       %s", strings.Join(s.Capabilities, ", "))
+		}
+		if s.EncryptionCertificate != nil {
+			p("  encrypt to:  %s (serial %x)", s.EncryptionCertificate.Subject, s.EncryptionCertificate.SerialNumber)
+		}
 		if len(s.Weak) > 0 {
 			p("  weak:        %s", strings.Join(s.Weak, "; "))
 		}
+	}
+	if v.InnerType == "application/pkcs7-mime" || v.InnerType == "multipart/signed" {
+		p("inner content: %s (decrypt or verify the --out message next)", v.InnerType)
 	}
 	if v.OK() {
 		p("result:        GOOD")
