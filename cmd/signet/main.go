@@ -61,6 +61,11 @@ func run(args []string) int {
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "signet: %v\n", err)
+	return exitCode(err)
+}
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		return 2
