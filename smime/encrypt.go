@@ -141,22 +141,31 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 	}
 	d := &Decrypted{DecryptInfo: *info}
 	d.InnerType, _, _ = ih.ContentType()
-	if err := writeCanonical(dst, outer.Bytes()); err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(dst, "MIME-Version: 1.0\r\n"); err != nil {
-		return nil, err
-	}
-	if _, err := dst.Write(ih.Bytes()); err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(dst, "\r\n"); err != nil {
-		return nil, err
-	}
-	if _, err := copyPooled(dst, ir); err != nil {
+	if err := writeUnwrapped(dst, outer, ih, ir); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// writeUnwrapped writes the message that an S/MIME layer protected: the
+// outer message fields, one MIME-Version, the inner entity's header (less
+// its own MIME-Version) and its body.
+func writeUnwrapped(dst io.Writer, outer, inner mimeio.Header, body io.Reader) error {
+	inner.Del("MIME-Version")
+	if err := writeCanonical(dst, outer.Bytes()); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(dst, "MIME-Version: 1.0\r\n"); err != nil {
+		return err
+	}
+	if err := writeCanonical(dst, inner.Bytes()); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(dst, "\r\n"); err != nil {
+		return err
+	}
+	_, err := copyPooled(dst, body)
+	return err
 }
 
 func isPKCS7Mime(mt string, params map[string]string) bool {

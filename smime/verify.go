@@ -21,7 +21,8 @@ import (
 type VerifyOptions struct {
 	// Roots are the trust anchors; without them no chain is trusted.
 	Roots *x509.CertPool
-	// Intermediates add to the certificates carried in the message.
+	// Intermediates add to the certificates carried in the message, both to
+	// find the signer and to build the chain.
 	Intermediates []*x509.Certificate
 	// At is the time of validation; the current time when zero.
 	At time.Time
@@ -147,7 +148,7 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 	var sd *cms.SignedData
 	switch {
 	case mt == "multipart/signed":
-		sd, err = verifyDetached(br, params, sp)
+		sd, err = verifyDetached(br, params, sp, opts.Intermediates)
 	case isPKCS7Mime(mt, params):
 		st := strings.ToLower(params["smime-type"])
 		if st != "" && st != "signed-data" {
@@ -156,7 +157,7 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 		v.Opaque = true
 		var body io.Reader
 		if body, err = mimeio.DecodeTransfer(br, h.Get("Content-Transfer-Encoding")); err == nil {
-			sd, err = cms.Verify(body, &cms.VerifyOptions{Content: sp})
+			sd, err = cms.Verify(body, &cms.VerifyOptions{Content: sp, Certificates: opts.Intermediates})
 			var cte *cms.ContentTypeError
 			if errors.As(err, &cte) {
 				return nil, fmt.Errorf("%w: the pkcs7-mime content is %s", ErrNotSigned, cms.ContentTypeName(cte.Got))
@@ -221,20 +222,7 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 	if dst == nil {
 		return v, nil
 	}
-	if err := writeCanonical(dst, outer.Bytes()); err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(dst, "MIME-Version: 1.0\r\n"); err != nil {
-		return nil, err
-	}
-	if _, err := dst.Write(ih.Bytes()); err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(dst, "\r\n"); err != nil {
-		return nil, err
-	}
-	_, err = copyPooled(dst, ir)
-	return v, err
+	return v, writeUnwrapped(dst, outer, ih, ir)
 }
 
 func orDefault(s, d string) string {
@@ -246,7 +234,7 @@ func orDefault(s, d string) string {
 
 // verifyDetached reads a multipart/signed body: the first part is spooled
 // while it streams in, the second is the signature.
-func verifyDetached(body io.Reader, params map[string]string, sp *spool.Spool) (*cms.SignedData, error) {
+func verifyDetached(body io.Reader, params map[string]string, sp *spool.Spool, extra []*x509.Certificate) (*cms.SignedData, error) {
 	boundary := params["boundary"]
 	if boundary == "" {
 		return nil, errors.New("smime: multipart/signed without a boundary")
@@ -295,7 +283,7 @@ func verifyDetached(body io.Reader, params map[string]string, sp *spool.Spool) (
 	}
 	defer content.Close()
 	// The detached content must not also be inside the SignedData.
-	return cms.Verify(bytes.NewReader(sig), &cms.VerifyOptions{Detached: content})
+	return cms.Verify(bytes.NewReader(sig), &cms.VerifyOptions{Detached: content, Certificates: extra})
 }
 
 // findSignedPart looks for a signed part below a multipart root and returns
