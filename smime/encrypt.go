@@ -76,6 +76,10 @@ type Decrypted struct {
 	// InnerType is the media type of the decrypted entity; a signed inner
 	// entity (sign-then-encrypt) still needs Verify.
 	InnerType string
+	// NotMIME is set when the decrypted content is not a MIME entity (as
+	// "openssl cms -encrypt" without -text makes): it was written as the
+	// body, unchanged.
+	NotMIME bool
 }
 
 // Signed reports whether the decrypted content is itself S/MIME signed.
@@ -136,8 +140,25 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 	defer r.Close()
 	ir := bufio.NewReaderSize(r, 16<<10)
 	ih, err := mimeio.ReadHeader(ir)
+	if err != nil && !info.Authenticated {
+		// CBC gives no integrity: content that is not MIME is most likely
+		// the garbage a wrong key makes.
+		return nil, cms.ErrDecrypt
+	}
 	if err != nil {
-		return nil, fmt.Errorf("smime: the decrypted content is not a MIME entity: %w", err)
+		// Authentic but not MIME: give the content back as it is.
+		raw, rerr := sp.Reader()
+		if rerr != nil {
+			return nil, rerr
+		}
+		defer raw.Close()
+		if err := writeCanonical(dst, append(outer.Bytes(), '\n')); err != nil {
+			return nil, err
+		}
+		if _, err := copyPooled(dst, raw); err != nil {
+			return nil, err
+		}
+		return &Decrypted{DecryptInfo: *info, NotMIME: true}, nil
 	}
 	d := &Decrypted{DecryptInfo: *info}
 	d.InnerType, _, _ = ih.ContentType()

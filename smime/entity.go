@@ -162,8 +162,15 @@ func (e *entityWriter) writeMultipart(w io.Writer, h mimeio.Header, boundary str
 	if first {
 		return errors.New("smime: multipart without parts")
 	}
-	_, err := fmt.Fprintf(w, "\r\n--%s--\r\n", boundary)
-	return err
+	if _, err := fmt.Fprintf(w, "\r\n--%s--\r\n", boundary); err != nil {
+		return err
+	}
+	// Keep the epilogue: readers ignore it, but it is the sender's content.
+	cw := mimeio.NewCanonicalWriter(w)
+	if _, err := copyPooled(cw, mr.Epilogue()); err != nil {
+		return err
+	}
+	return cw.Close()
 }
 
 // fromAddress returns the address in the From field, lower-cased.

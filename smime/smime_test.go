@@ -280,3 +280,37 @@ func TestTripleWrap(t *testing.T) {
 		t.Fatalf("plaintext after triple unwrap:\n%s", plain.String())
 	}
 }
+
+func TestEpilogueKept(t *testing.T) {
+	p := newPKI(t, testpki.P256)
+	msg := "From: alice@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b--\r\nEpilogue line.\r\n"
+	r, _ := cms.NewRecipient(p.bob.Cert, nil)
+	var enc, dec bytes.Buffer
+	if err := Encrypt(&enc, strings.NewReader(msg), nil, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decrypt(&dec, &enc, nil, &cms.Identity{Certificate: p.bob.Cert, Key: p.bob.Key}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(dec.String(), "--b--\r\nEpilogue line.\r\n") {
+		t.Fatalf("epilogue lost:\n%q", dec.String())
+	}
+}
+
+func TestDecryptNonMIMEContent(t *testing.T) {
+	p := newPKI(t, testpki.P256)
+	r, _ := cms.NewRecipient(p.bob.Cert, nil)
+	// A bare CMS content that is not a MIME entity, wrapped in a message.
+	var der bytes.Buffer
+	w, _ := cms.Encrypt(&der, nil, r)
+	w.Write([]byte("just bytes, no header"))
+	w.Close()
+	msg := "From: alice@example.org\r\nContent-Type: application/pkcs7-mime; smime-type=authEnveloped-data\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64Lines(der.Bytes()) + "\r\n"
+	var out bytes.Buffer
+	d, err := Decrypt(&out, strings.NewReader(msg), nil, &cms.Identity{Certificate: p.bob.Cert, Key: p.bob.Key})
+	if err != nil || !d.NotMIME || !strings.HasSuffix(out.String(), "\r\n\r\njust bytes, no header") {
+		t.Fatalf("%v %+v %q", err, d, out.String())
+	}
+}

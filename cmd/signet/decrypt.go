@@ -65,6 +65,9 @@ integrity-protected. If the decrypted content is itself signed, run
 			for _, w := range d.Weak {
 				fmt.Fprintf(e, "signet: warning: weak algorithm: %s\n", w)
 			}
+			if d.NotMIME {
+				fmt.Fprintln(e, "signet: note: the decrypted content is not a MIME entity; it was written as the body, unchanged")
+			}
 			if d.Signed() {
 				fmt.Fprintln(e, "signet: note: the decrypted content is signed; check it with \"signet verify\"")
 			}
