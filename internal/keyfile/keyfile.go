@@ -14,9 +14,9 @@ import (
 	"strings"
 
 	"github.com/signet-smime/signet/internal/ber"
+	"github.com/signet-smime/signet/internal/pkcs12"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-	"software.sslmate.com/src/go-pkcs12"
 )
 
 // ParseCertificates reads every certificate in data: PEM blocks
@@ -174,13 +174,14 @@ func ReadPassFile(path string) (string, error) {
 }
 
 // LoadPKCS12 reads a PKCS #12 file: the key, its certificate and the chain.
-// Both modern (PBES2/AES) and legacy (3DES, RC2) encodings are read.
+// Modern (PBES2/AES, PBMAC1) and legacy (3DES, RC2) encodings are read,
+// and BER files such as NSS (Thunderbird, Firefox) and .NET export.
 func LoadPKCS12(path, password string) (crypto.PrivateKey, *x509.Certificate, []*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	key, cert, chain, err := pkcs12.DecodeChain(data, password)
+	key, cert, chain, err := pkcs12.Decode(data, password)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

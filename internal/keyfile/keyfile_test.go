@@ -101,3 +101,18 @@ func TestPKCS12(t *testing.T) {
 		t.Fatal("wrong password accepted")
 	}
 }
+
+// TestBERPKCS12 loads a BER-encoded, legacy (RC2-40, 3DES) PKCS #12 as
+// MimeKit and .NET write them.
+func TestBERPKCS12(t *testing.T) {
+	key, cert, _, err := LoadPKCS12(sharedFile(t, "mimekit-smime/rsa/smime.pfx"), "no.secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := key.(*rsa.PrivateKey); !ok || !k.PublicKey.Equal(cert.PublicKey) {
+		t.Fatalf("key %T does not match the certificate", key)
+	}
+	if _, _, _, err := LoadPKCS12(sharedFile(t, "mimekit-smime/rsa/smime.pfx"), "wrong"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+}
