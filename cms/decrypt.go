@@ -557,19 +557,27 @@ func kariOpen(id *Identity, origAlg algorithmIdentifier, pub, ukm []byte, kea al
 		info.KeyDelivery = "ecdh"
 	case *ecdh.PrivateKey:
 		priv = k
-		info.KeyDelivery = "x25519"
+		info.KeyDelivery = "ecdh"
+		if k.Curve() == ecdh.X25519() {
+			info.KeyDelivery = "x25519"
+		}
 	default:
 		return nil, ErrDecrypt
 	}
 	if origAlg.OID.Equal(oidX25519) != (priv.Curve() == ecdh.X25519()) {
 		return nil, ErrDecrypt
 	}
-	if origAlg.hasParams() && origAlg.Params[0] == 6 {
+	// RFC 5753 3.1.1: the originator key's parameters are absent, NULL or
+	// the recipient's named curve. Explicit (specifiedCurve) parameters and
+	// other curves are refused: the point would be computed on the
+	// recipient's curve while the sender claims another group.
+	if origAlg.hasParams() {
 		var oid asn1.ObjectIdentifier
-		if _, err := asn1.Unmarshal(origAlg.Params, &oid); err == nil {
-			if c, _ := curveForOID(oid); c != nil && c != priv.Curve() {
-				return nil, ErrDecrypt
-			}
+		if rest, err := asn1.Unmarshal(origAlg.Params, &oid); err != nil || len(rest) > 0 {
+			return nil, ErrDecrypt
+		}
+		if c, _ := curveForOID(oid); c != priv.Curve() {
+			return nil, ErrDecrypt
 		}
 	}
 	ephem, err := priv.Curve().NewPublicKey(pub)

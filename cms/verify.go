@@ -24,6 +24,8 @@ import (
 // ErrBadSignature is wrapped by SignerInfo.Err when a signature does not verify.
 var ErrBadSignature = errors.New("cms: bad signature")
 
+var errNoSignerCertificate = errors.New("cms: the signer's certificate is not in the message")
+
 // MaxElementSize bounds every element other than the streamed content
 // (certificates, CRLs, signer infos) so that hostile input cannot make the
 // reader allocate without limit.
@@ -182,6 +184,7 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 		return nil, err
 	}
 	var rawInfos []byte
+	var unparsed []unparsedCert
 	for {
 		more, err := d.More()
 		if err != nil {
@@ -200,7 +203,7 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 		}
 		switch {
 		case h.Is(ber.ClassContext, 0):
-			if sd.Certificates, err = parseCertificateSet(el); err != nil {
+			if sd.Certificates, unparsed, err = parseCertificateSet(el); err != nil {
 				return nil, err
 			}
 		case h.Is(ber.ClassContext, 1):
@@ -238,6 +241,17 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 		s, err := checkSignerInfo(si, sd.ContentType, digests, pool)
 		if err != nil {
 			return nil, err
+		}
+		if errors.Is(s.Err, errNoSignerCertificate) {
+			// Say why, when the message does carry the certificate but
+			// crypto/x509 rejected it (e.g. DSA parameters inherited from
+			// the issuer, RFC 3279 2.3.2).
+			for _, u := range unparsed {
+				if u.matches(s) {
+					s.Err = fmt.Errorf("%w: the signer's certificate is in the message but cannot be parsed: %v", ErrUnsupported, u.err)
+					break
+				}
+			}
 		}
 		sd.Signers = append(sd.Signers, s)
 	}
@@ -356,29 +370,71 @@ func parseDigestAlgorithms(der []byte) (map[crypto.Hash]hash.Hash, error) {
 	return out, nil
 }
 
-func parseCertificateSet(el []byte) ([]*x509.Certificate, error) {
+// unparsedCert is a certificate of the message that crypto/x509 rejected,
+// kept to explain a signer whose certificate is then missing.
+type unparsedCert struct {
+	issuer pkix.RDNSequence
+	serial *big.Int
+	err    error
+}
+
+func (u unparsedCert) matches(si *SignerInfo) bool {
+	if si.SerialNumber == nil || u.serial.Cmp(si.SerialNumber) != 0 {
+		return false
+	}
+	var a, b pkix.Name
+	a.FillFromRDNSequence(&u.issuer)
+	b.FillFromRDNSequence(&si.Issuer)
+	return a.String() == b.String()
+}
+
+func parseCertificateSet(el []byte) ([]*x509.Certificate, []unparsedCert, error) {
 	s := cryptobyte.String(el)
 	var set cryptobyte.String
 	if !s.ReadASN1(&set, cbasn1.Tag(0).ContextSpecific().Constructed()) {
-		return nil, syntaxError("bad certificates")
+		return nil, nil, syntaxError("bad certificates")
 	}
 	var out []*x509.Certificate
+	var bad []unparsedCert
 	for !set.Empty() {
 		var c cryptobyte.String
 		var tag cbasn1.Tag
 		if !set.ReadAnyASN1Element(&c, &tag) {
-			return nil, syntaxError("bad certificate in set")
+			return nil, nil, syntaxError("bad certificate in set")
 		}
 		if tag != cbasn1.SEQUENCE {
 			continue // attribute or other certificate formats
 		}
 		cert, err := x509.ParseCertificate(c)
 		if err != nil {
-			continue // an unparsable extra certificate must not hide the rest
+			// An unparsable extra certificate must not hide the rest.
+			if u, ok := certIssuerSerial(c); ok {
+				u.err = err
+				bad = append(bad, u)
+			}
+			continue
 		}
 		out = append(out, cert)
 	}
-	return out, nil
+	return out, bad, nil
+}
+
+// certIssuerSerial reads the issuer and serial number of a certificate
+// that crypto/x509 does not parse.
+func certIssuerSerial(der []byte) (unparsedCert, bool) {
+	s := cryptobyte.String(der)
+	var cert, tbs, issuer cryptobyte.String
+	u := unparsedCert{serial: new(big.Int)}
+	if !s.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(0).ContextSpecific().Constructed()) ||
+		!tbs.ReadASN1Integer(u.serial) || !tbs.SkipASN1(cbasn1.SEQUENCE) ||
+		!tbs.ReadASN1Element(&issuer, cbasn1.SEQUENCE) {
+		return u, false
+	}
+	if rest, err := asn1.Unmarshal(issuer, &u.issuer); err != nil || len(rest) > 0 {
+		return u, false
+	}
+	return u, true
 }
 
 func parseCRLSet(el []byte) [][]byte {
@@ -495,7 +551,7 @@ func (si *SignerInfo) verify(contentType asn1.ObjectIdentifier, digests map[cryp
 		return syntaxError("the signer's digest algorithm is not listed in digestAlgorithms")
 	}
 	if si.Certificate == nil {
-		return errors.New("cms: the signer's certificate is not in the message")
+		return errNoSignerCertificate
 	}
 	var msg []byte // what the signature covers: the DER signed attributes
 	if signedRaw != nil {

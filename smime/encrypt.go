@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/signet-smime/signet/cms"
 	"github.com/signet-smime/signet/internal/spool"
@@ -140,9 +141,10 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 	defer r.Close()
 	ir := bufio.NewReaderSize(r, 16<<10)
 	ih, err := mimeio.ReadHeader(ir)
-	if err != nil && !info.Authenticated {
-		// CBC gives no integrity: content that is not MIME is most likely
-		// the garbage a wrong key makes.
+	if err != nil && !info.Authenticated && !looksLikeText(sp) {
+		// CBC gives no integrity: content that is neither MIME nor plain
+		// text (RFC 4134 5.3 encrypts bare text) is most likely the
+		// garbage a wrong key makes.
 		return nil, cms.ErrDecrypt
 	}
 	if err != nil {
@@ -166,6 +168,40 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 		return nil, err
 	}
 	return d, nil
+}
+
+// looksLikeText reports whether the spooled content starts with non-empty
+// UTF-8 text without control characters other than tab, form feed and line
+// breaks: what a wrong CBC key (random bytes) practically never yields.
+func looksLikeText(sp *spool.Spool) bool {
+	r, err := sp.Reader()
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	buf := make([]byte, 64<<10)
+	n, _ := io.ReadFull(r, buf)
+	b := buf[:n]
+	if n == len(buf) {
+		// The sample may end inside a character.
+		for k := 1; k <= utf8.UTFMax && k <= len(b); k++ {
+			if utf8.RuneStart(b[len(b)-k]) {
+				if !utf8.FullRune(b[len(b)-k:]) {
+					b = b[:len(b)-k]
+				}
+				break
+			}
+		}
+	}
+	if len(b) == 0 || !utf8.Valid(b) {
+		return false
+	}
+	for _, c := range b {
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // writeUnwrapped writes the message that an S/MIME layer protected: the

@@ -146,9 +146,10 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 	}
 	defer sp.Close()
 	var sd *cms.SignedData
+	canonical := false // the signed part verified once made CRLF
 	switch {
 	case mt == "multipart/signed":
-		sd, err = verifyDetached(br, params, sp, opts.Intermediates)
+		sd, canonical, err = verifyDetached(br, params, sp, opts.Intermediates)
 	case isPKCS7Mime(mt, params):
 		st := strings.ToLower(params["smime-type"])
 		if st != "" && st != "signed-data" {
@@ -205,11 +206,16 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 	if len(v.Signers) == 0 {
 		return v, nil
 	}
-	r, err := sp.Reader()
-	if err != nil {
+	var r io.ReadCloser
+	if r, err = sp.Reader(); err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	if canonical {
+		// Release what was verified: the canonical (CRLF) form.
+		r = canonicalReader(r)
+		defer r.Close()
+	}
 	ir := bufio.NewReaderSize(r, 16<<10)
 	ih, err := mimeio.ReadHeader(ir)
 	if err != nil {
@@ -233,57 +239,101 @@ func orDefault(s, d string) string {
 }
 
 // verifyDetached reads a multipart/signed body: the first part is spooled
-// while it streams in, the second is the signature.
-func verifyDetached(body io.Reader, params map[string]string, sp *spool.Spool, extra []*x509.Certificate) (*cms.SignedData, error) {
+// while it streams in, the second is the signature. The first part is
+// verified exactly as found (binary content, as in AS2, must not be
+// altered); if a signature fails on it and it has bare LF or CR line
+// endings (a message stored or relayed with local line endings), it is
+// verified again in canonical CRLF form (RFC 8551 3.1.1), and canonical
+// reports whether that form is the one that verified.
+func verifyDetached(body io.Reader, params map[string]string, sp *spool.Spool, extra []*x509.Certificate) (sd *cms.SignedData, canonical bool, err error) {
 	boundary := params["boundary"]
 	if boundary == "" {
-		return nil, errors.New("smime: multipart/signed without a boundary")
+		return nil, false, errors.New("smime: multipart/signed without a boundary")
 	}
 	proto := strings.ToLower(params["protocol"])
 	if proto != "application/pkcs7-signature" && proto != "application/x-pkcs7-signature" {
-		return nil, fmt.Errorf("%w: multipart/signed with protocol %q is not S/MIME", ErrNotSigned, params["protocol"])
+		return nil, false, fmt.Errorf("%w: multipart/signed with protocol %q is not S/MIME", ErrNotSigned, params["protocol"])
 	}
 	mr := mimeio.NewMultipartReader(body, boundary)
 	part, err := mr.NextPart()
 	if err != nil {
-		return nil, fmt.Errorf("smime: multipart/signed has no content part: %w", err)
+		return nil, false, fmt.Errorf("smime: multipart/signed has no content part: %w", err)
 	}
-	if _, err := copyPooled(sp, part); err != nil {
-		return nil, err
+	var cls mimeio.Classifier
+	if _, err := copyPooled(io.MultiWriter(sp, &cls), part); err != nil {
+		return nil, false, err
 	}
 	part, err = mr.NextPart()
 	if err != nil {
-		return nil, fmt.Errorf("smime: multipart/signed has no signature part: %w", err)
+		return nil, false, fmt.Errorf("smime: multipart/signed has no signature part: %w", err)
 	}
 	pr := bufio.NewReader(part)
 	ph, err := mimeio.ReadHeader(pr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	dec, err := mimeio.DecodeTransfer(pr, ph.Get("Content-Transfer-Encoding"))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sig, err := io.ReadAll(io.LimitReader(dec, MaxSignatureSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("smime: reading the signature: %w", err)
+		return nil, false, fmt.Errorf("smime: reading the signature: %w", err)
 	}
 	if len(sig) > MaxSignatureSize {
-		return nil, errors.New("smime: the signature part is too large")
+		return nil, false, errors.New("smime: the signature part is too large")
 	}
 	if _, err := mr.NextPart(); err != io.EOF {
 		if err == nil {
-			return nil, errors.New("smime: multipart/signed has more than two parts")
+			return nil, false, errors.New("smime: multipart/signed has more than two parts")
 		}
-		return nil, err
+		return nil, false, err
 	}
-	content, err := sp.Reader()
-	if err != nil {
-		return nil, err
+	verify := func(canonical bool) (*cms.SignedData, error) {
+		content, err := sp.Reader()
+		if err != nil {
+			return nil, err
+		}
+		defer content.Close()
+		if canonical {
+			content = canonicalReader(content)
+			defer content.Close()
+		}
+		// The detached content must not also be inside the SignedData.
+		return cms.Verify(bytes.NewReader(sig), &cms.VerifyOptions{Detached: content, Certificates: extra})
 	}
-	defer content.Close()
-	// The detached content must not also be inside the SignedData.
-	return cms.Verify(bytes.NewReader(sig), &cms.VerifyOptions{Detached: content, Certificates: extra})
+	if sd, err = verify(false); err != nil || allSignaturesOK(sd) || !(cls.HasBareLF() || cls.HasBareCR()) {
+		return sd, false, err
+	}
+	if csd, cerr := verify(true); cerr == nil && allSignaturesOK(csd) {
+		return csd, true, nil
+	}
+	return sd, false, nil
+}
+
+// allSignaturesOK reports whether there are signers and every signature verifies.
+func allSignaturesOK(sd *cms.SignedData) bool {
+	for _, s := range sd.Signers {
+		if s.Err != nil {
+			return false
+		}
+	}
+	return len(sd.Signers) > 0
+}
+
+// canonicalReader returns r with every line ending made CRLF. Closing it
+// stops the conversion.
+func canonicalReader(r io.Reader) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		cw := mimeio.NewCanonicalWriter(pw)
+		_, err := copyPooled(cw, r)
+		if err == nil {
+			err = cw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
 }
 
 // findSignedPart looks for a signed part below a multipart root and returns

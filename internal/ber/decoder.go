@@ -297,7 +297,9 @@ func (d *Decoder) ReadElement(h Header, max int64) ([]byte, error) {
 			return nil, err
 		}
 		if flatten {
-			if ch.Constructed || ch.Class != ClassUniversal || ch.Tag != h.Tag {
+			// A segment may itself be constructed (X.690 8.7.3.2): the
+			// recursive ReadElement has already flattened it.
+			if ch.Class != ClassUniversal || ch.Tag != h.Tag {
 				return nil, syntaxf("bad segment in constructed string")
 			}
 			child = child[headerLen(child):]
