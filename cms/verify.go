@@ -164,7 +164,8 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 			if err != nil {
 				return nil, err
 			}
-			body = bytes.NewReader(el[len(h.Raw):])
+			// Its header is the normalised one, not necessarily h.Raw.
+			body = bytes.NewReader(ber.Contents(el))
 		}
 		if sd.ContentSize, err = io.Copy(io.MultiWriter(out...), body); err != nil {
 			return nil, fmt.Errorf("cms: reading content: %w", err)

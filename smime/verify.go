@@ -322,10 +322,12 @@ func allSignaturesOK(sd *cms.SignedData) bool {
 }
 
 // canonicalReader returns r with every line ending made CRLF. Closing it
-// stops the conversion.
+// stops the conversion and waits until r is no longer read.
 func canonicalReader(r io.Reader) io.ReadCloser {
 	pr, pw := io.Pipe()
+	c := &canonReader{PipeReader: pr, done: make(chan struct{})}
 	go func() {
+		defer close(c.done)
 		cw := mimeio.NewCanonicalWriter(pw)
 		_, err := copyPooled(cw, r)
 		if err == nil {
@@ -333,7 +335,18 @@ func canonicalReader(r io.Reader) io.ReadCloser {
 		}
 		pw.CloseWithError(err)
 	}()
-	return pr
+	return c
+}
+
+type canonReader struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+func (c *canonReader) Close() error {
+	err := c.PipeReader.Close()
+	<-c.done
+	return err
 }
 
 // findSignedPart looks for a signed part below a multipart root and returns

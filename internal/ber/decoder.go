@@ -10,6 +10,7 @@ package ber
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -268,11 +269,16 @@ func (d *Decoder) ReadElement(h Header, max int64) ([]byte, error) {
 		if h.Length > max {
 			return nil, syntaxf("element of %d bytes exceeds the limit of %d", h.Length, max)
 		}
-		content = make([]byte, h.Length)
-		if _, err := io.ReadFull(d.r, content); err != nil {
+		// Grow with the data actually read, so that a short hostile input
+		// cannot make a large allocation by declaring a large length.
+		var buf bytes.Buffer
+		buf.Grow(int(min(h.Length, 64<<10)))
+		n, err := io.CopyN(&buf, d.r, h.Length)
+		d.pos += n
+		if err != nil {
 			return nil, syntaxf("unexpected end of input")
 		}
-		d.pos += h.Length
+		content = buf.Bytes()
 		return append(encodeHeader(h.Raw, h.Class, h.Tag, false, len(content), h.Length >= 0 && isMinimal(h)), content...), nil
 	}
 	if err := d.Enter(h); err != nil {
@@ -370,6 +376,10 @@ func AppendLength(out []byte, n int) []byte {
 	}
 	return append(append(out, 0x80|byte(len(l))), l...)
 }
+
+// Contents returns the contents octets of an element as ReadElement and
+// Normalize return it (without its identifier and length octets).
+func Contents(der []byte) []byte { return der[headerLen(der):] }
 
 func headerLen(der []byte) int {
 	i := 1
