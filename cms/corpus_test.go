@@ -1,9 +1,11 @@
+//lint:file-ignore SA1019 RFC 4134 examples are DSA
+
 package cms
 
 import (
 	"bufio"
 	"bytes"
-	"crypto/dsa" //nolint:staticcheck // RFC 4134 examples are DSA
+	"crypto/dsa"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"

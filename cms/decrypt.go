@@ -136,6 +136,9 @@ func Decrypt(src io.Reader, dst io.Writer, ids ...*Identity) (*DecryptInfo, erro
 	}
 	ci, ok := cipherFromOID(alg.OID)
 	if !ok {
+		if alg.OID.Equal(oidRC2CBC) {
+			return nil, unsupported("content encryption algorithm RC2 (%v), a broken 1990s cipher; ask the sender for AES", alg.OID)
+		}
 		return nil, unsupported("content encryption algorithm %v", alg.OID)
 	}
 	if ci.aead != auth {
@@ -409,6 +412,7 @@ func ktriOpen(ri []byte, id *Identity, keyLen int, info *DecryptInfo) ([]byte, e
 		if _, err := rand.Read(cek); err != nil {
 			return nil, err
 		}
+		//lint:ignore SA1019 PKCS #1 v1.5 key transport is what NSS, gpgsm and Outlook write; this is the implicit-rejection API
 		if err := rsa.DecryptPKCS1v15SessionKey(nil, k, ek, cek); err != nil {
 			return nil, ErrDecrypt
 		}

@@ -1,8 +1,10 @@
+//lint:file-ignore SA1019 DSA is read only, for legacy signatures such as RFC 4134's
+
 package cms
 
 import (
 	"crypto"
-	"crypto/dsa" //nolint:staticcheck // read-only support for legacy DSA signatures (RFC 4134 examples)
+	"crypto/dsa"
 	"fmt"
 	"math/big"
 

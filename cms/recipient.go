@@ -92,6 +92,7 @@ func (r *ktri) recipientInfo(cek []byte, rnd io.Reader) ([]byte, error) {
 		ek, err = rsa.EncryptOAEP(crypto.SHA256.New(), rnd, r.pub, cek, nil)
 		algOID, params = oidRSAOAEP, oaepParams(crypto.SHA256)
 	} else {
+		//lint:ignore SA1019 PKCS #1 v1.5 key transport is the only RSA scheme NSS (Thunderbird) and gpgsm read; --rsa-oaep is offered
 		ek, err = rsa.EncryptPKCS1v15(rnd, r.pub, cek)
 		algOID, params = oidRSAEncryption, asn1Null
 	}

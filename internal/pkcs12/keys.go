@@ -27,7 +27,7 @@ func parsePrivateKey(der []byte) (crypto.PrivateKey, error) {
 	case alg.oid.Equal(oidDSA):
 		return nil, ErrDSAKey
 	case alg.oid.Equal(oidECPublicKey):
-		if alg.params != nil && len(alg.params) > 0 && alg.params[0] == 0x30 {
+		if len(alg.params) > 0 && alg.params[0] == 0x30 {
 			return nil, ErrExplicitECParameters
 		}
 		// ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING,
