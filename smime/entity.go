@@ -45,9 +45,30 @@ func writeCanonical(w io.Writer, b []byte) error {
 // body re-encoded as quoted-printable (text) or base64, part by part in
 // multiparts. Bodies are spooled (encrypted) so memory stays flat.
 type entityWriter struct {
-	tempDir  string
-	sevenBit bool // re-encode for 7-bit transport (signing); false keeps 8bit text (encryption)
-	depth    int
+	tempDir   string
+	sevenBit  bool // re-encode for 7-bit transport (signing); false keeps 8bit text (encryption)
+	knownSafe bool // the whole body is known to be 7-bit safe: canonicalise only
+	depth     int
+}
+
+// sevenBitSafe reports whether classified content can be signed as it is,
+// once its line endings are CRLF: no 8-bit byte, NUL or bare CR, and no line
+// over 998 bytes (RFC 8551 3.1.1, RFC 5322 2.1.1).
+func sevenBitSafe(c *mimeio.Classifier) bool {
+	return !c.Has8Bit() && !c.HasNUL() && !c.HasBareCR() && c.MaxLineLen() <= mimeio.MaxLine7Bit
+}
+
+// writeCanonicalEntity writes header, blank line and body, all with CRLF
+// line endings.
+func writeCanonicalEntity(w io.Writer, h mimeio.Header, body io.Reader) error {
+	if err := writeCanonical(w, append(h.Bytes(), '\n')); err != nil {
+		return err
+	}
+	cw := mimeio.NewCanonicalWriter(w)
+	if _, err := copyPooled(cw, body); err != nil {
+		return err
+	}
+	return cw.Close()
 }
 
 const maxMultipartDepth = 32
@@ -59,8 +80,22 @@ func (e *entityWriter) write(w io.Writer, h mimeio.Header, body io.Reader) error
 	if err != nil || mt == "" {
 		mt, params = "text/plain", nil
 	}
+	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	if e.knownSafe || (!e.sevenBit && cte != "binary") {
+		// 7-bit safe already (the caller classified the whole body), or
+		// inside an envelope where 8-bit is fine: canonical line endings,
+		// one pass, no spool.
+		return writeCanonicalEntity(w, h, body)
+	}
 	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && e.depth < maxMultipartDepth {
 		return e.writeMultipart(w, h, params["boundary"], body)
+	}
+	if !e.sevenBit { // binary inside an envelope: as it is
+		if err := writeCanonical(w, append(h.Bytes(), '\n')); err != nil {
+			return err
+		}
+		_, err := copyPooled(w, body)
+		return err
 	}
 	sp, err := spool.New(e.tempDir)
 	if err != nil {
@@ -76,20 +111,8 @@ func (e *entityWriter) write(w io.Writer, h mimeio.Header, body io.Reader) error
 		return err
 	}
 	defer r.Close()
-	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
-	safe := !cls.Has8Bit() && !cls.HasNUL() && !cls.HasBareCR() && cls.MaxLineLen() <= mimeio.MaxLine7Bit
-	if !e.sevenBit && cte != "binary" && !cls.HasNUL() && !cls.HasBareCR() && cls.MaxLineLen() <= mimeio.MaxLine7Bit {
-		safe = true // 8bit text is fine inside an envelope
-	}
-	if safe {
-		if err := writeCanonical(w, append(h.Bytes(), '\n')); err != nil {
-			return err
-		}
-		cw := mimeio.NewCanonicalWriter(w)
-		if _, err := copyPooled(cw, r); err != nil {
-			return err
-		}
-		return cw.Close()
+	if sevenBitSafe(&cls) {
+		return writeCanonicalEntity(w, h, r)
 	}
 	// Re-encode: decode what is there, then base64 or quoted-printable.
 	dec, err := mimeio.DecodeTransfer(r, cte)

@@ -71,8 +71,25 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 		content.Set("Content-Type", "text/plain; charset=utf-8")
 	}
 	// The entity writer spools each body once to classify it, then streams
-	// the canonical entity into the digest and the output in one pass.
+	// the canonical entity into the digest and the output in one pass. A
+	// seekable source (a file) is classified in place instead, and when the
+	// whole body is 7-bit safe it is streamed with no spool at all.
 	ew := &entityWriter{tempDir: opts.TempDir, sevenBit: true}
+	var body io.Reader = br
+	if rs, ok := src.(io.ReadSeeker); ok {
+		if pos, err := rs.Seek(0, io.SeekCurrent); err == nil {
+			start := pos - int64(br.Buffered())
+			var cls mimeio.Classifier
+			if _, err := copyPooled(&cls, br); err != nil {
+				return err
+			}
+			if _, err := rs.Seek(start, io.SeekStart); err != nil {
+				return err
+			}
+			ew.knownSafe = sevenBitSafe(&cls)
+			body = bufio.NewReaderSize(rs, 16<<10)
+		}
+	}
 	if err := writeCanonical(dst, outer.Bytes()); err != nil {
 		return err
 	}
@@ -89,7 +106,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 		if err != nil {
 			return err
 		}
-		if err := ew.write(sw, content, br); err != nil {
+		if err := ew.write(sw, content, body); err != nil {
 			return err
 		}
 		if err := sw.Close(); err != nil {
@@ -109,7 +126,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 	if err != nil {
 		return err
 	}
-	if err := ew.write(io.MultiWriter(sw, dst), content, br); err != nil {
+	if err := ew.write(io.MultiWriter(sw, dst), content, body); err != nil {
 		return err
 	}
 	if err := sw.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -312,5 +313,43 @@ func TestDecryptNonMIMEContent(t *testing.T) {
 	d, err := Decrypt(&out, strings.NewReader(msg), nil, &cms.Identity{Certificate: p.bob.Cert, Key: p.bob.Key})
 	if err != nil || !d.NotMIME || !strings.HasSuffix(out.String(), "\r\n\r\njust bytes, no header") {
 		t.Fatalf("%v %+v %q", err, d, out.String())
+	}
+}
+
+// onlyReader hides Seek, as a pipe does.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestSignSeekableAndStreamedAgree signs the same messages from a seekable
+// source (classified in place) and from a pipe (spooled): both verify and
+// sign the same canonical entity.
+func TestSignSeekableAndStreamedAgree(t *testing.T) {
+	p := newPKI(t, testpki.P256)
+	s := &cms.Signer{Certificate: p.alice.Cert, Key: p.alice.Signer()}
+	ascii := strings.ReplaceAll(strings.ReplaceAll(plainMsg, "é", "e"), "\n", "\r\n")
+	multipart := "From: alice@example.org\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n" +
+		"--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nnaïve\n--b\n" +
+		"Content-Type: text/plain\n\n" + strings.Repeat("x", 1200) + "\n--b--\n"
+	for name, msg := range map[string]string{"8bit": plainMsg, "ascii": ascii, "multipart-8bit-long-line": multipart} {
+		var a, b bytes.Buffer
+		if err := Sign(&a, strings.NewReader(msg), nil, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := Sign(&b, onlyReader{strings.NewReader(msg)}, nil, s); err != nil {
+			t.Fatal(err)
+		}
+		var ea, eb bytes.Buffer
+		va, err1 := Verify(&ea, &a, &VerifyOptions{Roots: p.roots})
+		vb, err2 := Verify(&eb, &b, &VerifyOptions{Roots: p.roots})
+		if err1 != nil || err2 != nil || !va.OK() || !vb.OK() {
+			t.Fatalf("%s: %v %v %s %s", name, err1, err2, va.Reason(), vb.Reason())
+		}
+		if ea.String() != eb.String() {
+			t.Fatalf("%s: the two paths signed different entities:\n%q\n%q", name, ea.String(), eb.String())
+		}
+		if bytes.ContainsAny(ea.Bytes(), "\xc3\xa9\xc3\xaf") || strings.Contains(ea.String(), strings.Repeat("x", 999)) {
+			t.Fatalf("%s: signed entity is not 7-bit safe:\n%s", name, ea.String())
+		}
 	}
 }

@@ -82,7 +82,10 @@ func (c *canonicalWriter) Write(p []byte) (int, error) {
 	return total, nil
 }
 
-var crlf = []byte("\r\n")
+var (
+	crlf = []byte("\r\n")
+	cr   = []byte("\r")
+)
 
 // emit appends b to the o pending bytes of c.out, writing through when b is
 // large or the buffer is full, and returns the new pending count.
@@ -106,6 +109,26 @@ func (c *canonicalWriter) emit(o int, b []byte) (int, error) {
 // canonicalPrefix returns the length of the longest prefix of p in which
 // every LF is preceded by CR and every CR is followed by LF.
 func canonicalPrefix(p []byte) int {
+	// Fast path: every LF follows a CR and there are as many CRs as LFs,
+	// so there is no bare CR either (one vectorised count, one scan for LF).
+	if last := bytes.LastIndexByte(p, '\n'); last > 0 {
+		q := p[:last+1]
+		crs := bytes.Count(q, cr)
+		lfs, ok := 0, true
+		for i := 0; ok && i < len(q); {
+			j := bytes.IndexByte(q[i:], '\n')
+			ok = i+j > 0 && q[i+j-1] == '\r'
+			lfs++
+			i += j + 1
+		}
+		if ok && crs == lfs {
+			// The rest has no LF; it is canonical up to its first CR.
+			if k := bytes.IndexByte(p[len(q):], '\r'); k >= 0 {
+				return len(q) + k
+			}
+			return len(p)
+		}
+	}
 	i := 0
 	for i < len(p) {
 		j := bytes.IndexByte(p[i:], '\n')
