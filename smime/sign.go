@@ -87,7 +87,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 				return err
 			}
 			ew.knownSafe = sevenBitSafe(&cls)
-			body = bufio.NewReaderSize(rs, 16<<10)
+			body = bufio.NewReaderSize(rs, 64<<10)
 		}
 	}
 	if err := writeCanonical(dst, outer.Bytes()); err != nil {

@@ -40,6 +40,7 @@ func (c *Classifier) Write(p []byte) (int, error) {
 	if !c.has8Bit && has8Bit(p) {
 		c.has8Bit = true
 	}
+	p = c.fastLines(p)
 	for len(p) > 0 {
 		if c.cr {
 			c.cr = false
@@ -84,6 +85,40 @@ func (c *Classifier) Write(p []byte) (int, error) {
 		p = p[j+1:]
 	}
 	return n, nil
+}
+
+// fastLines consumes the leading run of whole CRLF lines of p when they
+// hold no bare CR or LF (the common case of canonical text), with one
+// vectorised count and one scan per line, and returns the rest of p.
+func (c *Classifier) fastLines(p []byte) []byte {
+	if c.cr {
+		return p
+	}
+	last := bytes.LastIndexByte(p, '\n')
+	if last < 1 {
+		return p
+	}
+	q := p[:last+1]
+	crs := bytes.Count(q, []byte{'\r'})
+	lfs, longest, carry := 0, 0, c.lineLen // carry: the line begun in an earlier Write
+	for i := 0; i < len(q); {
+		j := bytes.IndexByte(q[i:], '\n')
+		if j == 0 || q[i+j-1] != '\r' {
+			return p // a bare LF: leave it to the exact path
+		}
+		longest = max(longest, carry+j-1)
+		carry = 0
+		lfs++
+		i += j + 1
+	}
+	if crs != lfs {
+		return p // a bare CR somewhere
+	}
+	c.maxLine = max(c.maxLine, longest)
+	c.lineLen = 0
+	c.lastByte = '\n'
+	c.size += int64(len(q))
+	return p[len(q):]
 }
 
 // addLine adds k bytes to the current line and ends it.
