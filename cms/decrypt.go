@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"sync"
 
 	"github.com/signet-smime/signet/cms/internal/cbcstream"
 	"github.com/signet-smime/signet/cms/internal/gcmstream"
@@ -36,6 +37,17 @@ var ErrDecrypt = errors.New("cms: decryption failed")
 type Identity struct {
 	Certificate *x509.Certificate
 	Key         crypto.PrivateKey
+
+	ecdhOnce sync.Once // the ECDH form of an ECDSA key, computed once
+	ecdhKey  *ecdh.PrivateKey
+	ecdhErr  error
+}
+
+// ecdhPrivate returns the ECDH form of an *ecdsa.PrivateKey, computing it
+// (a scalar multiplication) only on first use.
+func (id *Identity) ecdhPrivate(k *ecdsa.PrivateKey) (*ecdh.PrivateKey, error) {
+	id.ecdhOnce.Do(func() { id.ecdhKey, id.ecdhErr = k.ECDH() })
+	return id.ecdhKey, id.ecdhErr
 }
 
 // DecryptInfo describes a decrypted message.
@@ -555,7 +567,7 @@ func kariOpen(id *Identity, origAlg algorithmIdentifier, pub, ukm []byte, kea al
 	switch k := id.Key.(type) {
 	case *ecdsa.PrivateKey:
 		var err error
-		if priv, err = k.ECDH(); err != nil {
+		if priv, err = id.ecdhPrivate(k); err != nil {
 			return nil, ErrDecrypt
 		}
 		info.KeyDelivery = "ecdh"

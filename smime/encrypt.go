@@ -1,7 +1,6 @@
 package smime
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +32,8 @@ func Encrypt(dst io.Writer, src io.Reader, opts *EncryptOptions, recipients ...c
 	if c == 0 {
 		c = cms.AES256GCM
 	}
-	br := bufio.NewReaderSize(src, 16<<10)
+	br := pooledReader(src)
+	defer releaseReader(br)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return fmt.Errorf("smime: reading the message header: %w", err)
@@ -104,7 +104,8 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 	if opts == nil {
 		opts = &DecryptOptions{}
 	}
-	br := bufio.NewReaderSize(src, 16<<10)
+	br := pooledReader(src)
+	defer releaseReader(br)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return nil, fmt.Errorf("smime: reading the message header: %w", err)
@@ -139,7 +140,8 @@ func Decrypt(dst io.Writer, src io.Reader, opts *DecryptOptions, ids ...*cms.Ide
 		return nil, err
 	}
 	defer r.Close()
-	ir := bufio.NewReaderSize(r, 16<<10)
+	ir := pooledReader(r)
+	defer releaseReader(ir)
 	ih, err := mimeio.ReadHeader(ir)
 	if err != nil && !info.Authenticated && !looksLikeText(sp) {
 		// CBC gives no integrity: content that is neither MIME nor plain

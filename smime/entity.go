@@ -218,3 +218,19 @@ func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
 	defer copyBufs.Put(bp)
 	return io.CopyBuffer(dst, src, *bp)
 }
+
+// readers recycles the buffered readers each message needs.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
+// pooledReader returns a buffered reader of r from the pool; give it back
+// with releaseReader when the message is done.
+func pooledReader(r io.Reader) *bufio.Reader {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+func releaseReader(br *bufio.Reader) {
+	br.Reset(nil)
+	readers.Put(br)
+}

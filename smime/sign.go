@@ -1,7 +1,6 @@
 package smime
 
 import (
-	"bufio"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/x509"
@@ -50,7 +49,8 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 	if len(signers) == 0 {
 		return fmt.Errorf("smime: no signer")
 	}
-	br := bufio.NewReaderSize(src, 16<<10)
+	br := pooledReader(src)
+	defer releaseReader(br)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return fmt.Errorf("smime: reading the message header: %w", err)
@@ -87,7 +87,8 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 				return err
 			}
 			ew.knownSafe = sevenBitSafe(&cls)
-			body = bufio.NewReaderSize(rs, 64<<10)
+			br.Reset(rs) // the header was read: reuse the reader for the body
+			body = br
 		}
 	}
 	if err := writeCanonical(dst, outer.Bytes()); err != nil {

@@ -131,7 +131,8 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 	if at.IsZero() {
 		at = time.Now()
 	}
-	br := bufio.NewReaderSize(src, 16<<10)
+	br := pooledReader(src)
+	defer releaseReader(br)
 	h, err := mimeio.ReadHeader(br)
 	if err != nil {
 		return nil, fmt.Errorf("smime: reading the message header: %w", err)
@@ -216,7 +217,8 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 		r = canonicalReader(r)
 		defer r.Close()
 	}
-	ir := bufio.NewReaderSize(r, 16<<10)
+	ir := pooledReader(r)
+	defer releaseReader(ir)
 	ih, err := mimeio.ReadHeader(ir)
 	if err != nil {
 		return nil, fmt.Errorf("smime: the signed content is not a MIME entity: %w", err)

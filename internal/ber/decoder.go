@@ -269,16 +269,24 @@ func (d *Decoder) ReadElement(h Header, max int64) ([]byte, error) {
 		if h.Length > max {
 			return nil, syntaxf("element of %d bytes exceeds the limit of %d", h.Length, max)
 		}
-		// Grow with the data actually read, so that a short hostile input
-		// cannot make a large allocation by declaring a large length.
-		var buf bytes.Buffer
-		buf.Grow(int(min(h.Length, 64<<10)))
-		n, err := io.CopyN(&buf, d.r, h.Length)
-		d.pos += n
-		if err != nil {
-			return nil, syntaxf("unexpected end of input")
+		if h.Length <= 64<<10 {
+			content = make([]byte, h.Length)
+			n, err := io.ReadFull(d.r, content)
+			d.pos += int64(n)
+			if err != nil {
+				return nil, syntaxf("unexpected end of input")
+			}
+		} else {
+			// Grow with the data actually read, so that a short hostile
+			// input cannot make a large allocation by declaring a large length.
+			var buf bytes.Buffer
+			n, err := io.CopyN(&buf, d.r, h.Length)
+			d.pos += n
+			if err != nil {
+				return nil, syntaxf("unexpected end of input")
+			}
+			content = buf.Bytes()
 		}
-		content = buf.Bytes()
 		return append(encodeHeader(h.Raw, h.Class, h.Tag, false, len(content), h.Length >= 0 && isMinimal(h)), content...), nil
 	}
 	if err := d.Enter(h); err != nil {

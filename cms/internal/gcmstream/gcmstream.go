@@ -25,6 +25,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync"
 )
 
 // NonceSize and TagSize are the only nonce and tag sizes supported.
@@ -105,10 +106,14 @@ func (s *stream) check(n int) error {
 	return nil
 }
 
-// chunkBuf returns the chunk buffer, allocating it on first use.
+// chunkBufs recycles chunk buffers between streams.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// chunkBuf returns the chunk buffer, taking it from the pool on first use;
+// finish gives it back.
 func (s *stream) chunkBuf() []byte {
 	if s.buf == nil {
-		s.buf = make([]byte, chunkSize)
+		s.buf = *chunkBufs.Get().(*[]byte)
 	}
 	return s.buf
 }
@@ -121,6 +126,12 @@ func (s *stream) finish() [16]byte {
 	t := s.gh.tag(s.aadLen, s.ctLen)
 	s.gh.wipe()
 	s.done = true
+	if s.buf != nil {
+		clear(s.buf[:s.n]) // it may hold plaintext (Opener) or ciphertext
+		b := s.buf
+		s.buf = nil
+		chunkBufs.Put(&b)
+	}
 	return t
 }
 
