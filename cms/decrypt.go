@@ -206,7 +206,7 @@ func Decrypt(src io.Reader, dst io.Writer, ids ...*Identity) (*DecryptInfo, erro
 	if !h.Is(ber.ClassContext, 0) {
 		return nil, syntaxError("expected encryptedContent")
 	}
-	if _, err := io.Copy(sink, d.OctetStream(h)); err != nil {
+	if _, err := copyPooled(sink, d.OctetStream(h)); err != nil {
 		if errors.Is(err, ber.ErrSyntax) {
 			return nil, err
 		}

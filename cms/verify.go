@@ -167,7 +167,7 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 			// Its header is the normalised one, not necessarily h.Raw.
 			body = bytes.NewReader(ber.Contents(el))
 		}
-		if sd.ContentSize, err = io.Copy(io.MultiWriter(out...), body); err != nil {
+		if sd.ContentSize, err = copyPooled(io.MultiWriter(out...), body); err != nil {
 			return nil, fmt.Errorf("cms: reading content: %w", err)
 		}
 		if err := d.Leave(); err != nil {
@@ -176,7 +176,7 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 	} else {
 		sd.Detached = true
 		if opts.Detached != nil {
-			if sd.ContentSize, err = io.Copy(io.MultiWriter(writers...), opts.Detached); err != nil {
+			if sd.ContentSize, err = copyPooled(io.MultiWriter(writers...), opts.Detached); err != nil {
 				return nil, fmt.Errorf("cms: reading detached content: %w", err)
 			}
 		}
