@@ -13,7 +13,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
-	"fmt"
 	"io"
 	"math/big"
 	"sync"
@@ -66,33 +65,11 @@ type DecryptInfo struct {
 // spool it and discard it on error. Every cryptographic failure is ErrDecrypt.
 func Decrypt(src io.Reader, dst io.Writer, ids ...*Identity) (*DecryptInfo, error) {
 	d := ber.NewDecoder(src)
-	h, err := d.Expect(ber.ClassUniversal, ber.TagSequence)
-	if err != nil {
-		return nil, fmt.Errorf("cms: not a CMS ContentInfo: %w", err)
-	}
-	if err := d.Enter(h); err != nil {
-		return nil, err
-	}
-	if h, err = d.Expect(ber.ClassUniversal, ber.TagOID); err != nil {
-		return nil, err
-	}
-	outer, err := readOID(d, h)
+	outer, h, err := enterContentInfo(d, OIDEnvelopedData, OIDAuthEnvelopedData)
 	if err != nil {
 		return nil, err
 	}
 	auth := outer.Equal(OIDAuthEnvelopedData)
-	if !auth && !outer.Equal(OIDEnvelopedData) {
-		return nil, &ContentTypeError{Got: outer, Want: OIDEnvelopedData}
-	}
-	if h, err = d.Expect(ber.ClassContext, 0); err != nil {
-		return nil, err
-	}
-	if err := d.Enter(h); err != nil {
-		return nil, err
-	}
-	if h, err = d.Expect(ber.ClassUniversal, ber.TagSequence); err != nil {
-		return nil, err
-	}
 	if err := d.Enter(h); err != nil {
 		return nil, err
 	}

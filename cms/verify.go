@@ -14,6 +14,7 @@ import (
 	"hash"
 	"io"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/signet-smime/signet/internal/ber"
@@ -82,7 +83,7 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 		opts = &VerifyOptions{}
 	}
 	d := ber.NewDecoder(src)
-	inner, err := enterContentInfo(d, OIDSignedData)
+	_, inner, err := enterContentInfo(d, OIDSignedData)
 	if err != nil {
 		return nil, err
 	}
@@ -259,33 +260,35 @@ func Verify(src io.Reader, opts *VerifyOptions) (*SignedData, error) {
 	return sd, nil
 }
 
-// enterContentInfo reads the ContentInfo head and returns the header of the
-// inner content, with the decoder inside [0].
-func enterContentInfo(d *ber.Decoder, want asn1.ObjectIdentifier) (ber.Header, error) {
+// enterContentInfo reads the ContentInfo head, checks that its content type
+// is one of want (the first is named in the error), and returns the type
+// and the header of the inner content, with the decoder inside [0].
+func enterContentInfo(d *ber.Decoder, want ...asn1.ObjectIdentifier) (asn1.ObjectIdentifier, ber.Header, error) {
 	h, err := d.Expect(ber.ClassUniversal, ber.TagSequence)
 	if err != nil {
-		return h, fmt.Errorf("cms: not a CMS ContentInfo: %w", err)
+		return nil, h, fmt.Errorf("cms: not a CMS ContentInfo: %w", err)
 	}
 	if err := d.Enter(h); err != nil {
-		return h, err
+		return nil, h, err
 	}
 	if h, err = d.Expect(ber.ClassUniversal, ber.TagOID); err != nil {
-		return h, err
+		return nil, h, err
 	}
 	oid, err := readOID(d, h)
 	if err != nil {
-		return h, err
+		return nil, h, err
 	}
-	if !oid.Equal(want) {
-		return h, &ContentTypeError{Got: oid, Want: want}
+	if !slices.ContainsFunc(want, oid.Equal) {
+		return nil, h, &ContentTypeError{Got: oid, Want: want[0]}
 	}
 	if h, err = d.Expect(ber.ClassContext, 0); err != nil {
-		return h, err
+		return nil, h, err
 	}
 	if err := d.Enter(h); err != nil {
-		return h, err
+		return nil, h, err
 	}
-	return d.Expect(ber.ClassUniversal, ber.TagSequence)
+	h, err = d.Expect(ber.ClassUniversal, ber.TagSequence)
+	return oid, h, err
 }
 
 // leaveContentInfo leaves the inner SEQUENCE, [0] and ContentInfo.
@@ -318,23 +321,6 @@ func ContentTypeName(oid asn1.ObjectIdentifier) string {
 		return "authEnveloped-data"
 	}
 	return "unknown"
-}
-
-// PeekContentType reads the content type of a ContentInfo at the start of
-// der (which may be only a prefix of the whole encoding).
-func PeekContentType(prefix []byte) (asn1.ObjectIdentifier, error) {
-	d := ber.NewDecoder(bytes.NewReader(prefix))
-	h, err := d.Expect(ber.ClassUniversal, ber.TagSequence)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.Enter(h); err != nil {
-		return nil, err
-	}
-	if h, err = d.Expect(ber.ClassUniversal, ber.TagOID); err != nil {
-		return nil, err
-	}
-	return readOID(d, h)
 }
 
 func readOID(d *ber.Decoder, h ber.Header) (asn1.ObjectIdentifier, error) {

@@ -49,11 +49,7 @@ func Encrypt(dst io.Writer, src io.Reader, opts *EncryptOptions, recipients ...c
 	if err := writeCanonical(dst, outer.Bytes()); err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(dst, "MIME-Version: 1.0\r\n"+
-		"Content-Type: application/pkcs7-mime; smime-type=%s; name=smime.p7m\r\n"+
-		"Content-Transfer-Encoding: base64\r\n"+
-		"Content-Disposition: attachment; filename=smime.p7m\r\n"+
-		"Content-Description: S/MIME Encrypted Message\r\n\r\n", smimeType); err != nil {
+	if err := writePKCS7MimeHeader(dst, smimeType, "S/MIME Encrypted Message"); err != nil {
 		return err
 	}
 	b64 := mimeio.NewBase64Writer(dst)
@@ -224,6 +220,17 @@ func writeUnwrapped(dst io.Writer, outer, inner mimeio.Header, body io.Reader) e
 		return err
 	}
 	_, err := copyPooled(dst, body)
+	return err
+}
+
+// writePKCS7MimeHeader writes the MIME fields of an application/pkcs7-mime
+// body (RFC 8551 3.2) and the blank line; the base64 CMS object follows.
+func writePKCS7MimeHeader(dst io.Writer, smimeType, description string) error {
+	_, err := fmt.Fprintf(dst, "MIME-Version: 1.0\r\n"+
+		"Content-Type: application/pkcs7-mime; smime-type=%s; name=smime.p7m\r\n"+
+		"Content-Transfer-Encoding: base64\r\n"+
+		"Content-Disposition: attachment; filename=smime.p7m\r\n"+
+		"Content-Description: %s\r\n\r\n", smimeType, description)
 	return err
 }
 

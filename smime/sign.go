@@ -96,10 +96,7 @@ func Sign(dst io.Writer, src io.Reader, opts *SignOptions, signers ...*cms.Signe
 	}
 	cmsOpts := &cms.SignOptions{Detached: !opts.Opaque, Certificates: opts.Chain}
 	if opts.Opaque {
-		if _, err := io.WriteString(dst, "MIME-Version: 1.0\r\n"+
-			"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"+
-			"Content-Transfer-Encoding: base64\r\n"+
-			"Content-Disposition: attachment; filename=smime.p7m\r\n\r\n"); err != nil {
+		if err := writePKCS7MimeHeader(dst, "signed-data", "S/MIME Signed Message"); err != nil {
 			return err
 		}
 		b64 := mimeio.NewBase64Writer(dst)
