@@ -21,26 +21,10 @@ import (
 	"testing"
 
 	"github.com/signet-smime/signet/internal/keyfile"
+	"github.com/signet-smime/signet/internal/shareddata"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
-
-// testdata is the shared third-party test material, relative to this package.
-const testdata = "../../shared/testdata"
-
-// dataDir returns a folder of the shared test data, skipping the test when it
-// is missing (failing instead when CI=true).
-func dataDir(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join(testdata, name)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test data folder %s is missing: %v", dir, err)
-		}
-		t.Skipf("test data folder %s is missing: %v", dir, err)
-	}
-	return dir
-}
 
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
@@ -115,7 +99,7 @@ func certList(m map[string]*x509.Certificate) []*x509.Certificate {
 }
 
 func TestRFC4134Verify(t *testing.T) {
-	dir := dataDir(t, "rfc4134")
+	dir := shareddata.Path(t, "rfc4134")
 	certs := rfc4134Certs(t, dir)
 	exContent := readFile(t, filepath.Join(dir, "ExContent.bin"))
 	if string(exContent) != "This is some sample content." {
@@ -211,7 +195,7 @@ func TestRFC4134Verify(t *testing.T) {
 // TestRFC4134VerifyDetectsChanges makes sure the verifications above can
 // fail: altered content, missing detached content, missing certificate.
 func TestRFC4134VerifyDetectsChanges(t *testing.T) {
-	dir := dataDir(t, "rfc4134")
+	dir := shareddata.Path(t, "rfc4134")
 	certs := certList(rfc4134Certs(t, dir))
 	exContent := readFile(t, filepath.Join(dir, "ExContent.bin"))
 	for _, name := range []string{"4.1", "4.2", "4.4", "4.5", "4.7", "4.10"} {
@@ -295,7 +279,7 @@ func stripCertificates(t *testing.T, der []byte) []byte {
 // is valid once her key takes p, q, g from Carl's certificate (RFC 3279
 // 2.3.2): the only gap is crypto/x509 refusing the certificate.
 func TestRFC4134DSAParameterInheritance(t *testing.T) {
-	dir := dataDir(t, "rfc4134")
+	dir := shareddata.Path(t, "rfc4134")
 	certs := rfc4134Certs(t, dir)
 	der := readFile(t, filepath.Join(dir, "DianeDSSSignByCarlInherit.cer"))
 	if _, err := x509.ParseCertificate(der); err == nil {
@@ -356,7 +340,7 @@ func TestRFC4134DSAParameterInheritance(t *testing.T) {
 }
 
 func TestRFC4134CertificatesOnly(t *testing.T) {
-	dir := dataDir(t, "rfc4134")
+	dir := shareddata.Path(t, "rfc4134")
 	var got bytes.Buffer
 	sd, err := Verify(bytes.NewReader(readFile(t, filepath.Join(dir, "4.11.bin"))), &VerifyOptions{Content: &got})
 	if err != nil {
@@ -404,7 +388,7 @@ func bobIdentity(t *testing.T, dir string) *Identity {
 }
 
 func TestRFC4134Decrypt(t *testing.T) {
-	dir := dataDir(t, "rfc4134")
+	dir := shareddata.Path(t, "rfc4134")
 	bob := bobIdentity(t, dir)
 	exContent := readFile(t, filepath.Join(dir, "ExContent.bin"))
 	for name, msg := range map[string][]byte{
@@ -480,7 +464,7 @@ func pycaIdentity(t *testing.T, dir string) *Identity {
 }
 
 func TestPycaDecrypt(t *testing.T) {
-	dir := dataDir(t, "pyca-pkcs7")
+	dir := shareddata.Path(t, "pyca-pkcs7")
 	id := pycaIdentity(t, dir)
 	// Expected plaintexts as `openssl cms -decrypt` prints them (checked
 	// with OpenSSL 3.0: the 3DES and AES-CBC vectors end in CRLF).
@@ -534,7 +518,7 @@ func TestPycaDecrypt(t *testing.T) {
 }
 
 func TestPycaSignedOpaqueWithoutContent(t *testing.T) {
-	dir := dataDir(t, "pyca-pkcs7")
+	dir := shareddata.Path(t, "pyca-pkcs7")
 	msg := mimeBody(t, filepath.Join(dir, "index-extra", "signed-opaque.msg"))
 	var got bytes.Buffer
 	sd, err := Verify(bytes.NewReader(msg), &VerifyOptions{Content: &got})
@@ -563,7 +547,7 @@ func TestPycaSignedOpaqueWithoutContent(t *testing.T) {
 }
 
 func TestPycaCertificatesOnly(t *testing.T) {
-	dir := dataDir(t, "pyca-pkcs7")
+	dir := shareddata.Path(t, "pyca-pkcs7")
 	tests := []struct {
 		file string
 		der  []byte

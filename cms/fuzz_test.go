@@ -7,13 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/signet-smime/signet/internal/shareddata"
 	"github.com/signet-smime/signet/internal/testpki"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -26,21 +26,8 @@ const fuzzDeadline = 20 * time.Second
 // addCMSSeeds adds every file of the OpenSSL CMS fuzz corpus, and the
 // given extra messages, as seeds.
 func addCMSSeeds(f *testing.F, extra ...[]byte) {
-	dir := dataDir(f, "fuzz-cms/cms")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		f.Add(readFile(f, filepath.Join(dir, e.Name())))
-		n++
-	}
-	if n < 1000 {
-		f.Fatalf("only %d seeds in %s", n, dir)
+	if n := shareddata.AddSeeds(f, "fuzz-cms/cms"); n < 1000 {
+		f.Fatalf("only %d seeds in shared test data fuzz-cms/cms", n)
 	}
 	for _, b := range extra {
 		f.Add(b)
@@ -69,7 +56,7 @@ func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); re
 
 func FuzzVerify(f *testing.F) {
 	var extra [][]byte
-	if dir := filepath.Join(testdata, "rfc4134"); dirExists(dir) {
+	if dir, ok := shareddata.Lookup("rfc4134"); ok {
 		for _, n := range []string{"4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.10", "4.11"} {
 			extra = append(extra, readFile(f, filepath.Join(dir, n+".bin")))
 		}
@@ -111,11 +98,6 @@ func checkSignedData(t *testing.T, sd *SignedData) {
 			t.Errorf("signer %d verified without a certificate", i)
 		}
 	}
-}
-
-func dirExists(dir string) bool {
-	st, err := os.Stat(dir)
-	return err == nil && st.IsDir()
 }
 
 var (
@@ -161,7 +143,7 @@ func fuzzIdentities(f *testing.F) ([]*Identity, [][]byte) {
 
 func FuzzDecrypt(f *testing.F) {
 	ids, msgs := fuzzIdentities(f)
-	if dir := filepath.Join(testdata, "rfc4134"); dirExists(dir) {
+	if dir, ok := shareddata.Lookup("rfc4134"); ok {
 		msgs = append(msgs, readFile(f, filepath.Join(dir, "5.1.bin")), readFile(f, filepath.Join(dir, "5.2.bin")))
 		k, err := x509.ParsePKCS8PrivateKey(readFile(f, filepath.Join(dir, "BobPrivRSAEncrypt.pri")))
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/signet-smime/signet/cms/internal/keywrap"
 	"github.com/signet-smime/signet/internal/ber"
+	"github.com/signet-smime/signet/internal/shareddata"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -65,7 +66,7 @@ type wpFile struct {
 
 func loadWycheproof(t *testing.T, name string) *wpFile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dataDir(t, "wycheproof"), name))
+	b, err := os.ReadFile(filepath.Join(shareddata.Path(t, "wycheproof"), name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,24 +15,8 @@ import (
 
 	"github.com/signet-smime/signet/cms"
 	"github.com/signet-smime/signet/internal/keyfile"
+	"github.com/signet-smime/signet/internal/shareddata"
 )
-
-// testdata is the shared third-party test material, relative to this package.
-const testdata = "../../shared/testdata"
-
-// dataDir returns a folder of the shared test data, skipping the test when it
-// is missing (failing instead when CI=true).
-func dataDir(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join(testdata, name)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test data folder %s is missing: %v", dir, err)
-		}
-		t.Skipf("test data folder %s is missing: %v", dir, err)
-	}
-	return dir
-}
 
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
@@ -57,7 +41,7 @@ func loadCert(t testing.TB, path string) *x509.Certificate {
 var signedAt = time.Date(2013, 11, 2, 21, 0, 0, 0, time.UTC)
 
 func TestThunderbirdSigned(t *testing.T) {
-	dir := dataDir(t, "mimekit-smime")
+	dir := shareddata.Path(t, "mimekit-smime")
 	msg := readFile(t, filepath.Join(dir, "thunderbird-signed.txt"))
 	if bytes.Contains(msg, []byte("\r\n")) {
 		t.Fatal("thunderbird-signed.txt is expected with LF line endings")
@@ -174,7 +158,7 @@ func checkSignatureAnyHash(c, parent *x509.Certificate) error {
 }
 
 func TestThunderbirdSignedTampered(t *testing.T) {
-	dir := dataDir(t, "mimekit-smime")
+	dir := shareddata.Path(t, "mimekit-smime")
 	msg := readFile(t, filepath.Join(dir, "thunderbird-signed.txt"))
 	for _, m := range [][]byte{
 		bytes.Replace(msg, []byte("Hopefully this works"), []byte("Hopefully this worked"), 1),
@@ -195,7 +179,7 @@ func TestThunderbirdSignedTampered(t *testing.T) {
 }
 
 func TestMixedLineEndingsBinarySignature(t *testing.T) {
-	dir := dataDir(t, "mimekit-smime")
+	dir := shareddata.Path(t, "mimekit-smime")
 	msg := readFile(t, filepath.Join(dir, "octet-stream-with-mixed-line-endings.dat"))
 	const signed = "Content-Type: application/octet-stream\r\n\r\nThis is a test from OT GXS. Please ignore.\n"
 	if !bytes.Contains(msg, []byte(signed+"\r\n--")) || !bytes.Contains(msg, []byte("Content-Type: application/pkcs7-signature\r\nContent-Length: 1953\r\n\r\n0\x80")) {
@@ -245,7 +229,7 @@ func TestMixedLineEndingsBinarySignature(t *testing.T) {
 }
 
 func TestRFC4134SignedMessages(t *testing.T) {
-	dir := dataDir(t, "rfc4134")
+	dir := shareddata.Path(t, "rfc4134")
 	carl, err := x509.ParseCertificate(readFile(t, filepath.Join(dir, "CarlDSSSelf.cer")))
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +282,7 @@ func TestRFC4134SignedMessages(t *testing.T) {
 }
 
 func TestRFC4134EncryptedMessage(t *testing.T) {
-	dir := dataDir(t, "rfc4134")
+	dir := shareddata.Path(t, "rfc4134")
 	key, err := x509.ParsePKCS8PrivateKey(readFile(t, filepath.Join(dir, "BobPrivRSAEncrypt.pri")))
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +323,7 @@ func TestRFC4134EncryptedMessage(t *testing.T) {
 }
 
 func TestPycaSignedOpaqueWithoutContent(t *testing.T) {
-	dir := dataDir(t, "pyca-pkcs7")
+	dir := shareddata.Path(t, "pyca-pkcs7")
 	var out bytes.Buffer
 	v, err := Verify(&out, bytes.NewReader(readFile(t, filepath.Join(dir, "index-extra", "signed-opaque.msg"))), nil)
 	if err == nil || !strings.Contains(err.Error(), "no content") || out.Len() != 0 {

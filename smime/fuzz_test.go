@@ -3,7 +3,6 @@ package smime
 import (
 	"bytes"
 	"crypto/x509"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/signet-smime/signet/cms"
+	"github.com/signet-smime/signet/internal/shareddata"
 	"github.com/signet-smime/signet/internal/testpki"
 )
 
@@ -34,20 +34,8 @@ func within(t *testing.T, data []byte, fn func()) {
 // addMessageSeeds adds the OpenSSL S/MIME fuzz seed(s) and the real-world
 // messages of the shared test data.
 func addMessageSeeds(f *testing.F, extra ...[]byte) {
-	dir := dataDir(f, "fuzz-cms/smime")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	n := 0
-	for _, e := range entries {
-		if !e.IsDir() {
-			f.Add(readFile(f, filepath.Join(dir, e.Name())))
-			n++
-		}
-	}
-	if n == 0 {
-		f.Fatalf("no seed in %s", dir)
+	if shareddata.AddSeeds(f, "fuzz-cms/smime") == 0 {
+		f.Fatal("no seed in shared test data fuzz-cms/smime")
 	}
 	for _, p := range []string{
 		"mimekit-smime/thunderbird-signed.txt",
@@ -57,8 +45,8 @@ func addMessageSeeds(f *testing.F, extra ...[]byte) {
 		"rfc4134/5.3.eml",
 		"pyca-pkcs7/index-extra/signed-opaque.msg",
 	} {
-		if b, err := os.ReadFile(filepath.Join(testdata, p)); err == nil {
-			f.Add(b)
+		if path, ok := shareddata.Lookup(p); ok {
+			f.Add(readFile(f, path))
 		}
 	}
 	for _, b := range extra {
@@ -126,7 +114,7 @@ func FuzzVerify(f *testing.F) {
 func FuzzDecrypt(f *testing.F) {
 	p, seeds := fuzzPKI(f)
 	ids := []*cms.Identity{{Certificate: p.bob.Cert, Key: p.bob.Key}}
-	if dir := filepath.Join(testdata, "rfc4134"); dirExists(dir) {
+	if dir, ok := shareddata.Lookup("rfc4134"); ok {
 		k, kerr := x509.ParsePKCS8PrivateKey(readFile(f, filepath.Join(dir, "BobPrivRSAEncrypt.pri")))
 		c, cerr := x509.ParseCertificate(readFile(f, filepath.Join(dir, "BobRSASignByCarl.cer")))
 		if kerr != nil || cerr != nil {
@@ -151,9 +139,4 @@ func FuzzDecrypt(f *testing.F) {
 			}
 		})
 	})
-}
-
-func dirExists(dir string) bool {
-	st, err := os.Stat(dir)
-	return err == nil && st.IsDir()
 }

@@ -13,26 +13,10 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/signet-smime/signet/internal/shareddata"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
-
-// testdata is the shared third-party test material, relative to this package.
-const testdata = "../../../shared/testdata"
-
-// dataDir returns a folder of the shared test data, skipping the test when it
-// is missing (failing instead when CI=true).
-func dataDir(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join(testdata, name)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test data folder %s is missing: %v", dir, err)
-		}
-		t.Skipf("test data folder %s is missing: %v", dir, err)
-	}
-	return dir
-}
 
 func readTestFile(t testing.TB, path string) []byte {
 	t.Helper()
@@ -551,7 +535,7 @@ func TestChunkWriterRoundTrip(t *testing.T) {
 func derFiles(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	rfc := dataDir(t, "rfc4134")
+	rfc := shareddata.Path(t, "rfc4134")
 	cers, _ := filepath.Glob(filepath.Join(rfc, "*.cer"))
 	for _, f := range cers {
 		b, err := os.ReadFile(f)
@@ -561,9 +545,9 @@ func derFiles(t *testing.T) map[string][]byte {
 		out[filepath.Base(f)] = b
 	}
 	var pems []string
-	pems = append(pems, filepath.Join(dataDir(t, "pyca-pkcs7"), "custom-ca", "rsa_ca.pem"))
-	pems = append(pems, filepath.Join(dataDir(t, "pyca-pkcs7"), "custom-ca", "ca.pem"))
-	mk := dataDir(t, "mimekit-smime")
+	pems = append(pems, filepath.Join(shareddata.Path(t, "pyca-pkcs7"), "custom-ca", "rsa_ca.pem"))
+	pems = append(pems, filepath.Join(shareddata.Path(t, "pyca-pkcs7"), "custom-ca", "ca.pem"))
+	mk := shareddata.Path(t, "mimekit-smime")
 	pems = append(pems, filepath.Join(mk, "StartComCertificationAuthority.crt"), filepath.Join(mk, "StartComClass1PrimaryIntermediateClientCA.crt"))
 	more, _ := filepath.Glob(filepath.Join(mk, "sm*.pem"))
 	pems = append(pems, more...)
@@ -591,7 +575,7 @@ func derFiles(t *testing.T) map[string][]byte {
 
 func TestNormalizeIdentityOnDER(t *testing.T) {
 	files := derFiles(t)
-	rfc := dataDir(t, "rfc4134")
+	rfc := shareddata.Path(t, "rfc4134")
 	// DER CMS objects and CRLs too (4.5.bin is BER and checked below).
 	for _, n := range []string{"3.2.bin", "4.1.bin", "4.2.bin", "4.4.bin", "4.10.bin", "4.11.bin", "5.1.bin", "6.0.bin", "CarlRSACRLForAll.crl", "CarlDSSCRLForAll.crl"} {
 		b, err := os.ReadFile(filepath.Join(rfc, n))
@@ -601,7 +585,7 @@ func TestNormalizeIdentityOnDER(t *testing.T) {
 		files[n] = b
 	}
 	// NIST PKITS: 405 DER certificates and 173 DER CRLs.
-	pk := dataDir(t, "pkits")
+	pk := shareddata.Path(t, "pkits")
 	n := 0
 	for _, pat := range []string{"certs/*.crt", "crls/*.crl"} {
 		fs, _ := filepath.Glob(filepath.Join(pk, pat))
@@ -633,7 +617,7 @@ func TestNormalizeIdentityOnDER(t *testing.T) {
 
 // TestNormalizeBER checks BER files of RFC 4134 against their DER twins.
 func TestNormalizeBER(t *testing.T) {
-	rfc := dataDir(t, "rfc4134")
+	rfc := shareddata.Path(t, "rfc4134")
 	ber31, err := os.ReadFile(filepath.Join(rfc, "3.1.bin"))
 	if err != nil {
 		t.Fatal(err)

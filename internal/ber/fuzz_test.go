@@ -2,9 +2,9 @@ package ber
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/signet-smime/signet/internal/shareddata"
 )
 
 // FuzzNormalize checks that Normalize never panics and that its output is a
@@ -13,25 +13,8 @@ import (
 // OpenSSL CMS fuzz corpus is the seed (in plain `go test` each seed runs
 // once as a regression input).
 func FuzzNormalize(f *testing.F) {
-	dir := dataDir(f, "fuzz-cms/cms")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-		n++
-	}
-	if n < 1000 {
-		f.Fatalf("only %d seeds in %s", n, dir)
+	if n := shareddata.AddSeeds(f, "fuzz-cms/cms"); n < 1000 {
+		f.Fatalf("only %d seeds in shared test data fuzz-cms/cms", n)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		out, err := Normalize(data)

@@ -11,22 +11,9 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/signet-smime/signet/internal/shareddata"
 	"github.com/signet-smime/signet/internal/testpki"
 )
-
-const shared = "../../../shared/testdata"
-
-func sharedFile(t *testing.T, rel string) string {
-	t.Helper()
-	p := filepath.Join(shared, rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test data missing: %v", err)
-		}
-		t.Skipf("test data missing: %v", err)
-	}
-	return p
-}
 
 func TestKeyForms(t *testing.T) {
 	ca, _ := testpki.NewCA("k")
@@ -64,16 +51,11 @@ func TestKeyForms(t *testing.T) {
 }
 
 func TestPKCS7Bundles(t *testing.T) {
-	data, err := os.ReadFile(sharedFile(t, "pyca-pkcs7/amazon-roots.p7b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := ParseCertificates(data)
+	certs, err := ParseCertificates(shareddata.ReadFile(t, "pyca-pkcs7/amazon-roots.p7b"))
 	if err != nil || len(certs) < 2 {
 		t.Fatalf("amazon-roots.p7b: %v, %d certs", err, len(certs))
 	}
-	data, _ = os.ReadFile(sharedFile(t, "pyca-pkcs7/amazon-roots.der"))
-	if certs2, err := ParseCertificates(data); err != nil || len(certs2) != len(certs) {
+	if certs2, err := ParseCertificates(shareddata.ReadFile(t, "pyca-pkcs7/amazon-roots.der")); err != nil || len(certs2) != len(certs) {
 		t.Fatalf("amazon-roots.der: %v", err)
 	}
 }
@@ -105,14 +87,14 @@ func TestPKCS12(t *testing.T) {
 // TestBERPKCS12 loads a BER-encoded, legacy (RC2-40, 3DES) PKCS #12 as
 // MimeKit and .NET write them.
 func TestBERPKCS12(t *testing.T) {
-	key, cert, _, err := LoadPKCS12(sharedFile(t, "mimekit-smime/rsa/smime.pfx"), "no.secret")
+	key, cert, _, err := LoadPKCS12(shareddata.Path(t, "mimekit-smime/rsa/smime.pfx"), "no.secret")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if k, ok := key.(*rsa.PrivateKey); !ok || !k.PublicKey.Equal(cert.PublicKey) {
 		t.Fatalf("key %T does not match the certificate", key)
 	}
-	if _, _, _, err := LoadPKCS12(sharedFile(t, "mimekit-smime/rsa/smime.pfx"), "wrong"); err == nil {
+	if _, _, _, err := LoadPKCS12(shareddata.Path(t, "mimekit-smime/rsa/smime.pfx"), "wrong"); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 }

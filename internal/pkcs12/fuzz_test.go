@@ -20,8 +20,9 @@ import (
 // (so that mutations reach the bags): a go-pkcs12 Passwordless one and a
 // BER one with PBES2 encryption.
 func FuzzDecode(f *testing.F) {
-	for _, name := range mimekitPFX(f) {
-		data, err := os.ReadFile(filepath.Join(mimekitDir, name))
+	dir, files := mimekitPFX(f)
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -12,34 +12,35 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signet-smime/signet/internal/shareddata"
 )
 
-// mimekitDir holds the MimeKit S/MIME test data (see its PROVENANCE.md):
-// PKCS #12 files written by BouncyCastle in BER, password "no.secret",
-// MAC SHA-1, certificates in pbeWithSHAAnd40BitRC2-CBC, keys in
-// pbeWithSHAAnd3-KeyTripleDES-CBC.
-const mimekitDir = "../../../shared/testdata/mimekit-smime"
+// mimekitDir is the folder of the shared test data that holds the MimeKit
+// S/MIME test data (see its PROVENANCE.md): PKCS #12 files written by
+// BouncyCastle in BER, password "no.secret", MAC SHA-1, certificates in
+// pbeWithSHAAnd40BitRC2-CBC, keys in pbeWithSHAAnd3-KeyTripleDES-CBC.
+const mimekitDir = "mimekit-smime"
 
 const mimekitPassword = "no.secret"
 
-// mimekitPFX lists the .pfx files of mimekitDir (relative to it).
-func mimekitPFX(tb testing.TB) []string {
+// mimekitPFX returns the path of mimekitDir and lists its .pfx files
+// (relative to it).
+func mimekitPFX(tb testing.TB) (dir string, files []string) {
 	tb.Helper()
-	_, err := os.Stat(mimekitDir)
-	requireTool(tb, err == nil, "MimeKit test data missing: %v", err)
-	var files []string
+	dir = shareddata.Path(tb, mimekitDir)
 	for _, pattern := range []string{"*.pfx", "*/*.pfx"} {
-		m, err := filepath.Glob(filepath.Join(mimekitDir, pattern))
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
 			tb.Fatal(err)
 		}
 		for _, f := range m {
-			rel, _ := filepath.Rel(mimekitDir, f)
+			rel, _ := filepath.Rel(dir, f)
 			files = append(files, filepath.ToSlash(rel))
 		}
 	}
 	sort.Strings(files)
-	return files
+	return dir, files
 }
 
 var oidEmailAddress = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
@@ -80,7 +81,7 @@ func subjectEmail(c *x509.Certificate) string {
 }
 
 func TestMimeKit(t *testing.T) {
-	files := mimekitPFX(t)
+	dir, files := mimekitPFX(t)
 	if len(files) != len(mimekitExpect) {
 		t.Errorf("found %d .pfx files, expected %d: %v", len(files), len(mimekitExpect), files)
 	}
@@ -90,7 +91,7 @@ func TestMimeKit(t *testing.T) {
 			if !ok {
 				t.Fatalf("no expectation for %s", name)
 			}
-			data, err := os.ReadFile(filepath.Join(mimekitDir, name))
+			data, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +131,7 @@ func TestMimeKit(t *testing.T) {
 				t.Errorf("chain of %d certificates, want %d", len(chain), want.chain)
 			}
 			if want.keyFile != "" {
-				checkMimeKitKey(t, filepath.Join(mimekitDir, want.keyFile), key)
+				checkMimeKitKey(t, filepath.Join(dir, want.keyFile), key)
 			}
 			if len(chain) > 0 {
 				verifyMimeKitChain(t, cert, chain)

@@ -5,29 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/signet-smime/signet/internal/shareddata"
 )
-
-// wycheproofDir is the shared Wycheproof copy, relative to this package.
-const wycheproofDir = "../../../../shared/testdata/wycheproof"
-
-type hexBytes []byte
-
-func (h *hexBytes) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := hex.DecodeString(s)
-	*h = v
-	return err
-}
 
 type keywrapFile struct {
 	Algorithm     string `json:"algorithm"`
@@ -35,13 +18,13 @@ type keywrapFile struct {
 	TestGroups    []struct {
 		KeySize int `json:"keySize"`
 		Tests   []struct {
-			TcID    int      `json:"tcId"`
-			Comment string   `json:"comment"`
-			Flags   []string `json:"flags"`
-			Key     hexBytes `json:"key"`
-			Msg     hexBytes `json:"msg"`
-			Ct      hexBytes `json:"ct"`
-			Result  string   `json:"result"`
+			TcID    int            `json:"tcId"`
+			Comment string         `json:"comment"`
+			Flags   []string       `json:"flags"`
+			Key     shareddata.Hex `json:"key"`
+			Msg     shareddata.Hex `json:"msg"`
+			Ct      shareddata.Hex `json:"ct"`
+			Result  string         `json:"result"`
 		} `json:"tests"`
 	} `json:"testGroups"`
 }
@@ -50,14 +33,7 @@ type keywrapFile struct {
 // fails the test under CI=true and skips it otherwise.
 func loadWycheproof(t *testing.T, name string, v any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(wycheproofDir, name))
-	if errors.Is(err, fs.ErrNotExist) && os.Getenv("CI") != "true" {
-		t.Skipf("Wycheproof file %s not present: %v", name, err)
-	}
-	if err != nil {
-		t.Fatalf("reading Wycheproof file: %v", err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := json.Unmarshal(shareddata.ReadFile(t, "wycheproof/"+name), v); err != nil {
 		t.Fatalf("decoding %s: %v", name, err)
 	}
 }

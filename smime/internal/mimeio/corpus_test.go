@@ -5,29 +5,12 @@ import (
 	"bytes"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/signet-smime/signet/internal/shareddata"
 )
-
-// sharedTestdata is the project's third-party test material, relative to
-// this package directory.
-const sharedTestdata = "../../../../shared/testdata"
-
-// needTestdata returns path if it exists. Otherwise it skips the test, or
-// fails it when the environment variable CI is "true".
-func needTestdata(tb testing.TB, rel string) string {
-	tb.Helper()
-	path := filepath.Join(sharedTestdata, rel)
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("test data missing in CI: %v", err)
-		}
-		tb.Skipf("test data not available: %v", err)
-	}
-	return path
-}
 
 // parseMessage reads a top-level header and splits the multipart body.
 func parseMessage(t *testing.T, r io.Reader) (Header, string, map[string]string, splitResult) {
@@ -48,11 +31,7 @@ func parseMessage(t *testing.T, r io.Reader) (Header, string, map[string]string,
 }
 
 func TestThunderbirdSigned(t *testing.T) {
-	path := needTestdata(t, "mimekit-smime/thunderbird-signed.txt")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := shareddata.ReadFile(t, "mimekit-smime/thunderbird-signed.txt")
 	for _, wrap := range []func(io.Reader) io.Reader{
 		func(r io.Reader) io.Reader { return r }, iotest.OneByteReader, iotest.HalfReader,
 	} {
@@ -132,8 +111,7 @@ func rawHeaderPrefix(raw []byte) []byte {
 }
 
 func TestMixedLineEndingsSigned(t *testing.T) {
-	path := needTestdata(t, "mimekit-smime/octet-stream-with-mixed-line-endings.dat")
-	f, err := os.Open(path)
+	f, err := os.Open(shareddata.Path(t, "mimekit-smime/octet-stream-with-mixed-line-endings.dat"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,11 +140,7 @@ func TestMixedLineEndingsSigned(t *testing.T) {
 }
 
 func TestOpenSSLFuzzSeed(t *testing.T) {
-	path := needTestdata(t, "fuzz-cms/smime/b6cf925eec43acc9cc43c3104f17ac16d71439d0")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := shareddata.ReadFile(t, "fuzz-cms/smime/b6cf925eec43acc9cc43c3104f17ac16d71439d0")
 	_, _, _, got := parseMessage(t, iotest.OneByteReader(bytes.NewReader(raw)))
 	if got.err != nil || len(got.parts) != 2 {
 		t.Fatalf("%d parts, %v", len(got.parts), got.err)

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/signet-smime/signet/internal/shareddata"
 )
 
 var fuzzSeeds = []string{
@@ -32,21 +32,7 @@ func FuzzMultipart(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	dir := needTestdata(f, "fuzz-cms/smime")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	shareddata.AddSeeds(f, "fuzz-cms/smime")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSplit(t, data, "b")
 		src := bytes.NewReader(data)
