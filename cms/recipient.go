@@ -127,8 +127,13 @@ func addRecipientID(b *cryptobyte.Builder, c *x509.Certificate, ski, kari bool) 
 	}
 }
 
-// oaepParams encodes RSAES-OAEP-params with MGF1 over the same hash.
-func oaepParams(h crypto.Hash) []byte {
+// oaepParams encodes RSAES-OAEP-params with MGF1 over the same hash (RFC 4055).
+func oaepParams(h crypto.Hash) []byte { return rsaParams(h, false) }
+
+// rsaParams encodes the RSAES-OAEP-params or RSASSA-PSS-params that Signet
+// writes: [0] the hash, [1] MGF1 over the same hash and, for PSS, [2] a
+// salt as long as the hash (RFC 4055).
+func rsaParams(h crypto.Hash, pss bool) []byte {
 	hOID, _ := oidFromHash(h)
 	b := cryptobyte.NewBuilder(nil)
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -141,6 +146,11 @@ func oaepParams(h crypto.Hash) []byte {
 				addAlgorithmIdentifier(b, hOID, asn1Null)
 			})
 		})
+		if pss {
+			b.AddASN1(cbasn1.Tag(2).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+				b.AddASN1Int64(int64(h.Size()))
+			})
+		}
 	})
 	return b.BytesOrPanic()
 }

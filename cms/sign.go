@@ -433,22 +433,4 @@ func signBytes(s *Signer, dh crypto.Hash, msg []byte, rnd io.Reader) (asn1.Objec
 }
 
 // pssParams encodes RSASSA-PSS-params for a hash (RFC 4055), salt = hash length.
-func pssParams(h crypto.Hash) []byte {
-	hOID, _ := oidFromHash(h)
-	b := cryptobyte.NewBuilder(nil)
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-			addAlgorithmIdentifier(b, hOID, asn1Null)
-		})
-		b.AddASN1(cbasn1.Tag(1).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1ObjectIdentifier(oidMGF1)
-				addAlgorithmIdentifier(b, hOID, asn1Null)
-			})
-		})
-		b.AddASN1(cbasn1.Tag(2).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-			b.AddASN1Int64(int64(h.Size()))
-		})
-	})
-	return b.BytesOrPanic()
-}
+func pssParams(h crypto.Hash) []byte { return rsaParams(h, true) }
