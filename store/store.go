@@ -1,0 +1,255 @@
+// Package store keeps everything Signet remembers between runs: the CA's
+// state, certificates (Signet's own and third parties'), sealed private
+// keys, organisation-wide settings and the audit log.
+//
+// # One interface, several databases
+//
+// [Store] is the only thing the rest of Signet uses. [SQLite] is the embedded
+// implementation (pure Go, modernc.org/sqlite), so `signet serve` works with
+// no set-up: [Open] creates DIR/signet.db on first use. A PostgreSQL
+// implementation, for several Signet nodes sharing one state, is meant to be
+// a second dialect of the same SQL code: the queries use only SQL that both
+// databases accept (ON CONFLICT upserts, RETURNING, partial indexes), with
+// `?` placeholders rewritten in one place (sqlStore's exec and query helpers
+// call dialect.rebind), and the schema migrations spell the two
+// non-portable column types as {bytes} and {id}, which each dialect expands.
+// The test suite (runStoreSuite in the tests) takes a constructor, so the
+// PostgreSQL implementation is checked by the same tests.
+//
+// # Audit
+//
+// Every method that changes state writes an [AuditEntry] in the same
+// transaction as the change: if the entry cannot be written, the change is
+// rolled back, and a change never lands without its entry. Mutating methods
+// take the acting principal as an explicit actor argument (for example
+// "cli:alice" or "http:admin@example.org"); it must not be empty. Reads write
+// nothing. Audit details never carry key material, certificate bodies or
+// setting values (a setting may hold a credential); they record what changed,
+// not the secret itself.
+//
+// # Keys
+//
+// The store never sees a plaintext private key. The keystore package seals
+// each key with its own data key and seals the data key with the master key;
+// the store only keeps the two sealed blobs ([SealedKey].Sealed and
+// [SealedKey].Wrapped) and never interprets them. For keys held in a PKCS#11
+// token, Sealed and Wrapped may be empty and Label names the token object.
+//
+// # Conventions
+//
+// Times are stored as unix seconds (BIGINT) and returned in UTC, truncated to
+// the second; a zero CreatedAt or At is set to the current time. Certificate
+// fingerprints are lower-case SHA-256 hex of the DER; serials are lower-case
+// hex without leading zeros (as [math/big.Int.Text](16) writes them);
+// e-mail addresses are kept in lower case and matched case-insensitively.
+// Errors wrap the sentinels below, so callers test them with [errors.Is].
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Methods wrap them with context ("store: certificate
+// ab12…: not found"); test with errors.Is.
+var (
+	// ErrNotFound: the key, certificate or row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrNotInitialized: there is no CA yet (GetCA, NextCRLNumber before SetCA).
+	ErrNotInitialized = errors.New("CA not initialized")
+	// ErrAlreadyRevoked: RevokeCertificate on a certificate already revoked.
+	ErrAlreadyRevoked = errors.New("already revoked")
+	// ErrExists: a key id, certificate fingerprint, or issuer and serial pair
+	// is already stored.
+	ErrExists = errors.New("already exists")
+	// ErrInvalid: an argument fails validation (empty actor, malformed
+	// fingerprint or serial, unknown usage, fingerprint not matching the DER…).
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Certificate usages, for [Certificate].Usage.
+const (
+	UsageSign      = "sign"       // digitalSignature only
+	UsageEncrypt   = "encrypt"    // keyEncipherment or keyAgreement only
+	UsageBoth      = "both"       // one dual-use certificate
+	UsageCARoot    = "ca-root"    // Signet's root CA
+	UsageCAIssuing = "ca-issuing" // Signet's issuing CA
+)
+
+// Certificate statuses, for [Certificate].Status.
+const (
+	StatusValid   = "valid"
+	StatusRevoked = "revoked"
+)
+
+// Key backends, for [SealedKey].Backend.
+const (
+	BackendSoft   = "soft"   // sealed by the keystore, blobs kept here
+	BackendPKCS11 = "pkcs11" // kept in a PKCS#11 token, Label names it
+)
+
+// Audit actions written by the store's own mutating methods. Callers may
+// record other actions with [Store.Audit] (for example "certificate.export").
+const (
+	ActionSettingSet        = "setting.set"
+	ActionKeyPut            = "key.put"
+	ActionKeyDelete         = "key.delete"
+	ActionCertificatePut    = "certificate.put"
+	ActionCertificateRevoke = "certificate.revoke"
+	ActionCASet             = "ca.set"
+	ActionCRLNumber         = "ca.crl-number"
+)
+
+// Store is everything Signet keeps. Implementations must be safe for
+// concurrent use by several goroutines (and, for shared databases, several
+// processes), and must write each mutation and its audit entry atomically.
+type Store interface {
+	// GetSetting returns a setting's value; ok is false when it is not set.
+	GetSetting(ctx context.Context, name string) (value string, ok bool, err error)
+	// SetSetting creates or replaces a setting.
+	SetSetting(ctx context.Context, name, value, actor string) error
+	// ListSettings returns all settings ordered by name.
+	ListSettings(ctx context.Context) ([]Setting, error)
+
+	// PutKey stores a new sealed key; ErrExists if the id is taken.
+	PutKey(ctx context.Context, k SealedKey, actor string) error
+	// GetKey returns a sealed key; ErrNotFound if absent.
+	GetKey(ctx context.Context, id string) (*SealedKey, error)
+	// ListKeys returns all sealed keys ordered by id (to re-wrap data keys
+	// when the master key changes).
+	ListKeys(ctx context.Context) ([]SealedKey, error)
+	// DeleteKey removes a sealed key; certificates that referred to it keep
+	// their record with KeyID "" (Signet no longer holds the key).
+	DeleteKey(ctx context.Context, id, actor string) error
+
+	// PutCertificate stores a new certificate; ErrExists if its fingerprint,
+	// or its issuer fingerprint and serial, is already stored. An empty
+	// Fingerprint is computed from DER; a given one must match it. KeyID, if
+	// set, must name a stored key.
+	PutCertificate(ctx context.Context, c Certificate, actor string) error
+	// GetCertificate returns a certificate by fingerprint.
+	GetCertificate(ctx context.Context, fingerprint string) (*Certificate, error)
+	// GetCertificateBySerial returns the certificate an issuer issued with a
+	// serial (for OCSP and `ca revoke --serial`).
+	GetCertificateBySerial(ctx context.Context, issuerFingerprint, serialHex string) (*Certificate, error)
+	// ListCertificates returns the certificates matching f, ordered by
+	// e-mail, then NotBefore, then fingerprint.
+	ListCertificates(ctx context.Context, f CertFilter) ([]Certificate, error)
+	// RevokeCertificate marks a certificate revoked with an RFC 5280 reason
+	// code (0–10, not 7) at time at (now if zero); ErrAlreadyRevoked if it
+	// was revoked before, ErrNotFound if absent.
+	RevokeCertificate(ctx context.Context, fingerprint string, reason int, at time.Time, actor string) error
+	// ListRevoked returns what a CRL from the issuer must list, ordered by
+	// revocation time then serial.
+	ListRevoked(ctx context.Context, issuerFingerprint string) ([]Revoked, error)
+
+	// SetCA creates or updates the CA record. Both fingerprints must name
+	// stored certificates. The CRL number never goes down: the stored one is
+	// kept if it is higher than ca.CRLNumber.
+	SetCA(ctx context.Context, ca CAInfo, actor string) error
+	// GetCA returns the CA record; ErrNotInitialized if there is none.
+	GetCA(ctx context.Context) (*CAInfo, error)
+	// NextCRLNumber atomically increments the CRL number and returns the
+	// new value; ErrNotInitialized if there is no CA.
+	NextCRLNumber(ctx context.Context, actor string) (int64, error)
+
+	// Audit records an entry (At defaults to now; Actor and Action are
+	// required). Use it for events the store does not see, such as exports.
+	Audit(ctx context.Context, e AuditEntry) error
+	// ListAudit returns entries matching f, oldest first unless f.Newest.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
+	// Close releases the database.
+	Close() error
+}
+
+// Setting is one organisation-wide setting.
+type Setting struct {
+	Name      string
+	Value     string
+	UpdatedAt time.Time
+}
+
+// SealedKey is a private key as the keystore seals it. The store never sees
+// the plaintext key.
+type SealedKey struct {
+	ID        string
+	Algorithm string // for example "ecdsa-p256", "rsa-3072", "ed25519"
+	Sealed    []byte // the private key, sealed with the data key
+	Wrapped   []byte // the data key, sealed by the master key
+	Backend   string // BackendSoft or BackendPKCS11
+	Label     string // human label; for PKCS#11, the token object's label
+	CreatedAt time.Time
+}
+
+// Certificate is a certificate Signet issued or imported.
+type Certificate struct {
+	Fingerprint       string // SHA-256 hex of DER, primary key
+	Serial            string // hex
+	Issuer            string // issuer DN, for display
+	Subject           string // subject DN, for display
+	Email             string // lower-case primary address ("" for CAs)
+	Emails            []string
+	Usage             string // UsageSign, UsageEncrypt, UsageBoth, UsageCARoot, UsageCAIssuing
+	Profile           string // "strict", "multipurpose", or "" for third-party/CA
+	NotBefore         time.Time
+	NotAfter          time.Time
+	DER               []byte
+	KeyID             string // sealed key id, or "" when Signet holds no key
+	ThirdParty        bool   // issued by another CA
+	Status            string // StatusValid or StatusRevoked ("" means valid on Put)
+	RevokedAt         time.Time
+	RevocationReason  int
+	IssuerFingerprint string // fingerprint of the issuer's certificate, if known
+	CreatedAt         time.Time
+}
+
+// CertFilter selects certificates; zero fields match everything.
+type CertFilter struct {
+	Email             string // matches the primary address or any of Emails
+	Usage             string // exact match
+	IncludeRevoked    bool   // by default only valid certificates are listed
+	IssuerFingerprint string
+	ThirdParty        *bool
+}
+
+// Revoked is one CRL entry.
+type Revoked struct {
+	Serial      string
+	Fingerprint string
+	RevokedAt   time.Time
+	Reason      int       // RFC 5280 CRLReason code
+	NotAfter    time.Time // the certificate's expiry, for CRL pruning
+}
+
+// CAInfo is the state of Signet's CA.
+type CAInfo struct {
+	RootFingerprint    string
+	IssuingFingerprint string
+	Org                string
+	Domains            []string
+	PublicURL          string
+	CRLNumber          int64 // the last CRL number used
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// AuditEntry is one line of the audit log: who did what to what, and when.
+type AuditEntry struct {
+	ID      int64 // assigned by the store; increasing
+	At      time.Time
+	Actor   string
+	Action  string
+	Subject string // what was acted on: a setting name, key id, fingerprint…
+	Detail  string // free text; never key material
+}
+
+// AuditFilter selects audit entries; zero fields match everything.
+type AuditFilter struct {
+	Since   time.Time // entries at or after this time
+	Action  string
+	Subject string
+	Limit   int  // at most this many (0: no limit)
+	Newest  bool // newest first (with Limit: the latest Limit entries)
+}
