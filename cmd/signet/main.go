@@ -45,7 +45,9 @@ Exit codes: 0 success, 1 the operation failed, 2 bad command line.`,
 		Version:       version,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newSignCommand(), newVerifyCommand(), newEncryptCommand(), newDecryptCommand(), newDemoCommand())
+	addDataFlag(root)
+	root.AddCommand(newSignCommand(), newVerifyCommand(), newEncryptCommand(), newDecryptCommand(), newDemoCommand(),
+		newInitCommand(), newCACommand(), newCertCommand(), newServeCommand())
 	return root
 }
 
