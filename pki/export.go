@@ -50,7 +50,7 @@ func (s *Service) Chain(ctx context.Context) ([]*x509.Certificate, error) {
 // PrivateKey opens the key of a certificate Signet keeps.
 func (s *Service) PrivateKey(ctx context.Context, c *store.Certificate) (crypto.PrivateKey, error) {
 	if c.KeyID == "" {
-		return nil, fmt.Errorf("Signet does not hold the key of %s (%s): it left when it was first exported, or was never here", c.Email, c.Usage)
+		return nil, fmt.Errorf("the key of %s (%s) is not held here: it left when it was first exported, or was never here", c.Email, c.Usage)
 	}
 	return s.key(ctx, c.KeyID)
 }

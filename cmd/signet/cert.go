@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -171,7 +170,7 @@ and is then deleted from the data folder.`,
 			if legacy {
 				enc = gopkcs12.LegacyDES
 			}
-			data, err := enc.Encode(key.(crypto.PrivateKey), cert, chain, pass)
+			data, err := enc.Encode(key, cert, chain, pass)
 			if err != nil {
 				return err
 			}
