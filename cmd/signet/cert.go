@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/signet-smime/signet/internal/keyfile"
+	"github.com/signet-smime/signet/internal/pkcs12"
 	"github.com/signet-smime/signet/internal/x509util"
 	"github.com/signet-smime/signet/store"
 	"github.com/spf13/cobra"
-	gopkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 // certRow is one line of "cert list".
@@ -116,9 +116,10 @@ func newCertExportCommand() *cobra.Command {
 		Short: "Export a certificate (PEM) or a certificate with its key (PKCS #12)",
 		Long: `Export writes the newest valid certificate of an address with its chain
 (PEM, no key), or with its private key as PKCS #12 (--p12, password from the
-first line of --pass-file). The PKCS #12 is modern by default (PBES2 with
-AES-256 and PBKDF2-SHA-256, SHA-256 MAC); --legacy writes 3DES and SHA-1 for
-old Windows, macOS and GnuPG gpgsm 2.2.
+first line of --pass-file), named by the display name given at issuance
+(friendly name). The PKCS #12 is modern by default (PBES2 with AES-256-CBC
+and PBKDF2-SHA-256, 100,000 iterations, SHA-256 MAC); --legacy writes 3DES and
+SHA-1 for old Windows, macOS and GnuPG gpgsm 2.2.
 
 With KeyCustody "client" a signing key leaves Signet in its first PKCS #12
 and is then deleted from the data folder.`,
@@ -166,11 +167,13 @@ and is then deleted from the data folder.`,
 			if err != nil {
 				return err
 			}
-			enc := gopkcs12.Modern2023
-			if legacy {
-				enc = gopkcs12.LegacyDES
+			name := svc.DisplayName(c.Context(), sc.Email)
+			if name == "" {
+				name = sc.Email
+			} else {
+				name += " <" + sc.Email + ">"
 			}
-			data, err := enc.Encode(key, cert, chain, pass)
+			data, err := pkcs12.Encode(key, cert, chain, pass, pkcs12.EncodeOptions{FriendlyName: name, Legacy: legacy})
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,10 @@
 // RC2-CBC; keyBag, pkcs8ShroudedKeyBag, certBag (X.509) and nested
 // safeContentsBag. Other bags are ignored. Public-key privacy and integrity
 // modes (envelopedData, signedData) are not supported.
+//
+// Encode writes them (DER): modern (PBES2, AES-256-CBC, PBKDF2-SHA-256,
+// SHA-256 MAC) or legacy (3DES, SHA-1) for old clients and gpgsm, with the
+// friendlyName and localKeyId attributes that importers show and pair.
 package pkcs12
 
 import (
