@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Signet's whole test suite on a fresh machine: installs the peer tools
-# the interop tests need (with apt-get, when missing), then checks formatting,
+# the interop tests need (with apt-get, when missing: OpenSSL, GnuPG gpgsm,
+# NSS tools, SoftHSM2 for the PKCS #11 tests), then checks formatting,
 # go vet and staticcheck, and runs `go test ./...` (unit, corpus, fuzz-seed
 # and interop tests against OpenSSL, GnuPG gpgsm and NSS cmsutil).
 #
@@ -20,6 +21,7 @@ declare -A need=(
   [cmsutil]=libnss3-tools
   [certutil]=libnss3-tools
   [pk12util]=libnss3-tools
+  [softhsm2-util]=softhsm2
 )
 missing=()
 for cmd in "${!need[@]}"; do
