@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/signet-smime/signet/internal/x509util"
 	"github.com/signet-smime/signet/smime"
 	"github.com/signet-smime/signet/store"
 )
@@ -77,9 +78,9 @@ func (s *Service) DisplayName(ctx context.Context, email string) string {
 	return v
 }
 
-// Import keeps a mailbox certificate of another CA (third-party), and with
-// its key (from a PKCS #12) makes it usable for signing and decryption.
-func (s *Service) Import(ctx context.Context, cert *x509.Certificate, key crypto.PrivateKey) error {
+// CheckImport says why Import would refuse cert (and key), without
+// changing anything.
+func (s *Service) CheckImport(ctx context.Context, cert *x509.Certificate, key crypto.PrivateKey) error {
 	if cert.IsCA {
 		return fmt.Errorf("%s is a CA certificate: CA certificates belong in the trust collection, not among mailbox certificates", cert.Subject)
 	}
@@ -89,6 +90,27 @@ func (s *Service) Import(ctx context.Context, cert *x509.Certificate, key crypto
 	if _, err := s.Store.GetCertificate(ctx, Fingerprint(cert)); err == nil {
 		return fmt.Errorf("%s (%s) is already here", cert.Subject, Fingerprint(cert)[:16])
 	}
+	if key != nil {
+		pub, err := x509util.PublicKey(cert)
+		if err != nil {
+			return err
+		}
+		type eq interface{ Equal(crypto.PublicKey) bool }
+		k, ok := publicKey(key).(eq)
+		if !ok || !k.Equal(pub) {
+			return fmt.Errorf("the private key does not belong to %s", cert.Subject)
+		}
+	}
+	return nil
+}
+
+// Import keeps a mailbox certificate of another CA (third-party), and with
+// its key (from a PKCS #12) makes it usable for signing and decryption.
+// Nothing is stored unless everything is.
+func (s *Service) Import(ctx context.Context, cert *x509.Certificate, key crypto.PrivateKey) error {
+	if err := s.CheckImport(ctx, cert, key); err != nil {
+		return err
+	}
 	keyID := ""
 	if key != nil {
 		keyID = "key-" + Fingerprint(cert)[:32]
@@ -96,7 +118,15 @@ func (s *Service) Import(ctx context.Context, cert *x509.Certificate, key crypto
 			return err
 		}
 	}
-	return s.putCert(ctx, cert, usageOf(cert), "", keyID, true, "")
+	if err := s.putCert(ctx, cert, usageOf(cert), "", keyID, true, ""); err != nil {
+		if keyID != "" {
+			if derr := s.Store.DeleteKey(ctx, keyID, s.Actor); derr != nil {
+				return fmt.Errorf("%w (and removing its key failed: %v)", err, derr)
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // usageOf derives a usage from key usage bits.

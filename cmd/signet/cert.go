@@ -219,7 +219,27 @@ like Signet's own, so the identity can sign and decrypt.`,
 				return err
 			}
 			if certs, perr := keyfile.ParseCertificates(data); perr == nil {
+				// Mailbox certificates are imported; CA certificates in the
+				// same file (a chain) are passed over. All are checked first,
+				// so that a refusal changes nothing.
+				var leaves, cas []*x509.Certificate
 				for _, cert := range certs {
+					if cert.IsCA {
+						cas = append(cas, cert)
+						continue
+					}
+					if err := svc.CheckImport(c.Context(), cert, nil); err != nil {
+						return err
+					}
+					leaves = append(leaves, cert)
+				}
+				if len(leaves) == 0 {
+					return fmt.Errorf("%s holds only CA certificates, and CA certificates belong in the trust collection, not among mailbox certificates", args[0])
+				}
+				for _, cert := range cas {
+					fmt.Fprintf(c.ErrOrStderr(), "signet: note: skipping CA certificate %s (CA certificates belong in the trust collection)\n", cert.Subject)
+				}
+				for _, cert := range leaves {
 					if err := svc.Import(c.Context(), cert, nil); err != nil {
 						return err
 					}

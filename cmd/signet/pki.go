@@ -164,7 +164,7 @@ and is then deleted; encryption keys are always kept (escrowed).`,
 				var rows []certRow
 				for _, i := range issued {
 					rows = append(rows, certRow{Email: o.Email, Usage: i.Usage, Serial: fmt.Sprintf("%x", i.Cert.SerialNumber),
-						SHA256: pki.Fingerprint(i.Cert), NotAfter: i.Cert.NotAfter.UTC(), Key: keyName(i.Cert), Status: store.StatusValid})
+						SHA256: pki.Fingerprint(i.Cert), NotAfter: i.Cert.NotAfter.UTC(), Key: keyName(i.Cert), Status: store.StatusValid, KeyHeld: i.Kept})
 				}
 				return json.NewEncoder(c.OutOrStdout()).Encode(rows)
 			}
