@@ -123,6 +123,54 @@ func (s *Service) Issue(ctx context.Context, o IssueOptions) ([]Issued, error) {
 	return out, nil
 }
 
+// IssueCSR makes one certificate for a key the requester keeps (a PKCS #10
+// request, whose signature must verify). Usage is "sign", "encrypt" or
+// "both"; the address must be in the organisation's domains, and when the
+// request names addresses, o.Email must be among them.
+func (s *Service) IssueCSR(ctx context.Context, o IssueOptions, csr *x509.CertificateRequest) (*Issued, error) {
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("the certificate request's signature does not verify: %w", err)
+	}
+	info, _, iss, err := s.CA(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.Email = strings.ToLower(strings.TrimSpace(o.Email))
+	if o.Usage == "" || o.Usage == "pair" {
+		o.Usage = "both"
+	}
+	if o.Profile == "" {
+		o.Profile = string(ca.Strict)
+	}
+	if len(csr.EmailAddresses) > 0 {
+		found := false
+		for _, e := range csr.EmailAddresses {
+			found = found || strings.EqualFold(e, o.Email)
+		}
+		if !found {
+			return nil, fmt.Errorf("the request is for %s, not %s", strings.Join(csr.EmailAddresses, ", "), o.Email)
+		}
+	}
+	if !inDomains(o.Email, info.Domains) {
+		return nil, fmt.Errorf("%s is not in the organisation's domains (%s)", o.Email, strings.Join(info.Domains, ", "))
+	}
+	issKey, err := s.key(ctx, IssuingKeyID)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.Issue(orgOf(info), iss, issKey.(crypto.Signer), ca.Request{
+		Email: o.Email, PublicKey: csr.PublicKey, Usage: ca.Usage(o.Usage), Profile: ca.Profile(o.Profile),
+		Validity: time.Duration(o.Days) * 24 * time.Hour, Now: s.now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.putCert(ctx, cert, o.Usage, o.Profile, "", false, info.IssuingFingerprint); err != nil {
+		return nil, err
+	}
+	return &Issued{Cert: cert, Usage: o.Usage}, nil
+}
+
 // NewKeyCheck validates a key type name without making a key.
 func NewKeyCheck(kind string) (string, error) {
 	switch kind {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/signet-smime/signet/ca"
+	"github.com/signet-smime/signet/internal/keyfile"
 	"github.com/signet-smime/signet/pki"
 	"github.com/signet-smime/signet/store"
 	"github.com/spf13/cobra"
@@ -131,6 +132,7 @@ func newCAExportCommand() *cobra.Command {
 func newCAIssueCommand() *cobra.Command {
 	var o pki.IssueOptions
 	var jsonOut bool
+	var csrFile, out string
 	c := &cobra.Command{
 		Use:   "issue --email ADDR [--name NAME] [--key TYPE] [--usage pair|both|sign|encrypt] [--profile strict|multipurpose] [--validity DAYS]",
 		Short: "Issue S/MIME certificates for an address",
@@ -142,6 +144,9 @@ for signing (digitalSignature) and one for encryption (keyEncipherment for
 RSA, keyAgreement for EC). An ed25519 key can only sign: with pair, the
 encryption certificate gets an X25519 key; with both or encrypt it is refused.
 --usage both makes one dual-use certificate.
+
+With --csr the requester keeps the key: one certificate (--usage sign,
+encrypt or both; default both) is issued for the request's key.
 
 The keys are sealed in the data folder. With KeyCustody "client" (the default)
 a signing key leaves Signet once, in the PKCS #12 of "signet cert export",
@@ -156,8 +161,23 @@ and is then deleted; encryption keys are always kept (escrowed).`,
 				return err
 			}
 			defer svc.Store.Close()
-			issued, err := svc.Issue(c.Context(), o)
-			if err != nil {
+			var issued []pki.Issued
+			if csrFile != "" {
+				csr, err := keyfile.LoadCSR(csrFile)
+				if err != nil {
+					return err
+				}
+				i, err := svc.IssueCSR(c.Context(), o, csr)
+				if err != nil {
+					return err
+				}
+				issued = []pki.Issued{*i}
+				if out != "" {
+					if err := writeFileAtomic(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: i.Cert.Raw}), 0o644); err != nil {
+						return err
+					}
+				}
+			} else if issued, err = svc.Issue(c.Context(), o); err != nil {
 				return err
 			}
 			if jsonOut {
@@ -181,6 +201,8 @@ and is then deleted; encryption keys are always kept (escrowed).`,
 	c.Flags().StringVar(&o.Profile, "profile", "strict", "strict or multipurpose")
 	c.Flags().IntVar(&o.Days, "validity", 0, "validity in `DAYS` (default 365, at most 825)")
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the issued certificates as JSON")
+	c.Flags().StringVar(&csrFile, "csr", "", "issue one certificate for the key of this PKCS #10 request `FILE` (PEM or DER); the key stays with the requester")
+	c.Flags().StringVar(&out, "out", "", "with --csr: write the certificate (PEM) to `FILE`")
 	return c
 }
 

@@ -187,3 +187,22 @@ func LoadPKCS12(path, password string) (crypto.PrivateKey, *x509.Certificate, []
 	}
 	return key, cert, chain, nil
 }
+
+// LoadCSR reads a PKCS #10 certificate request, PEM or DER.
+func LoadCSR(path string) (*x509.CertificateRequest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if b, _ := pem.Decode(data); b != nil {
+		if b.Type != "CERTIFICATE REQUEST" && b.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, fmt.Errorf("%s: a PEM %s, not a CERTIFICATE REQUEST", path, b.Type)
+		}
+		data = b.Bytes
+	}
+	csr, err := x509.ParseCertificateRequest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a PKCS #10 certificate request (PEM or DER)", path)
+	}
+	return csr, nil
+}
