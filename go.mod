@@ -3,6 +3,8 @@ module github.com/signet-smime/signet
 go 1.26.8
 
 require (
+	github.com/ThalesGroup/crypto11 v1.6.2
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/spf13/cobra v1.10.2
 	github.com/zmap/zcrypto v0.0.0-20260906180147-3ed30b1e9340
 	github.com/zmap/zlint/v3 v3.7.3
@@ -12,12 +14,10 @@ require (
 )
 
 require (
-	github.com/ThalesGroup/crypto11 v1.6.2 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
-	github.com/miekg/pkcs11 v1.1.2 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/pelletier/go-toml v1.9.5 // indirect
 	github.com/pkg/errors v0.9.1 // indirect

@@ -69,7 +69,8 @@
 // buffers are best effort, since Go's garbage collector may leave copies.
 // A key file beside the database protects against a leaked database only.
 //
-// Keys in a PKCS #11 token (an HSM, SoftHSM2) are not handled here yet.
+// Keys in a PKCS #11 token (an HSM; SoftHSM2 in the tests) are held by a
+// [Token]: they are made non-extractable in the token and only sign there.
 //
 // # Formats
 //

@@ -121,11 +121,6 @@ func (s *Service) InitWithToken(ctx context.Context, o InitOptions, tok *keystor
 	return s.Store.GetCA(ctx)
 }
 
-// Until Service.key consults Service.Token (pki.go), nothing calls
-// tokenKey; this keeps staticcheck's unused check quiet meanwhile.
-// TODO(lead): delete this line with that change.
-var _ = (*Service).tokenKey
-
 // tokenKey is Service.key for a record with Backend "pkcs11": the signer of
 // the token object k.Label. It checks that the key is of the recorded
 // algorithm and, for the CA keys, that it is the key of the CA certificate,
@@ -137,7 +132,7 @@ func (s *Service) tokenKey(ctx context.Context, tok *keystore.Token, k *store.Se
 		if v, ok, err := s.Store.GetSetting(ctx, SettingPKCS11Token); err == nil && ok {
 			where = " " + v
 		}
-		return nil, fmt.Errorf("key %s is in the PKCS #11 token%s (object %q): give the token and its PIN (%s)",
+		return nil, fmt.Errorf("key %s is in the PKCS #11 token%s (object %q): set SIGNET_PKCS11 to the token (MODULE:TOKEN) and %s to its PIN",
 			k.ID, where, k.Label, keystore.PKCS11PINEnv)
 	}
 	signer, err := tok.Signer(k.Label)

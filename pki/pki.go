@@ -51,6 +51,9 @@ type Service struct {
 	Master *keystore.MasterKey
 	Actor  string           // who acts, for the audit log
 	Now    func() time.Time // nil: time.Now
+	// Token is the PKCS #11 token holding the CA keys when init put them
+	// there (InitWithToken); nil when they are sealed by Master.
+	Token *keystore.Token
 }
 
 func (s *Service) now() time.Time {
@@ -178,6 +181,9 @@ func (s *Service) key(ctx context.Context, id string) (crypto.PrivateKey, error)
 	k, err := s.Store.GetKey(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if k.Backend == store.BackendPKCS11 {
+		return s.tokenKey(ctx, s.Token, k)
 	}
 	return s.Master.Open(id, &keystore.Sealed{Algorithm: k.Algorithm, Blob: k.Sealed, WrappedKey: k.Wrapped})
 }

@@ -58,7 +58,37 @@ func openService(ctx context.Context) (*pki.Service, error) {
 		st.Close()
 		return nil, err
 	}
-	return &pki.Service{Store: st, Master: m, Actor: actor()}, nil
+	svc := &pki.Service{Store: st, Master: m, Actor: actor()}
+	if err := attachToken(svc, os.Getenv(envPKCS11)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return svc, nil
+}
+
+// envPKCS11 names the PKCS #11 token that holds the CA keys, for the
+// commands that sign with them ("MODULE_PATH:TOKEN_LABEL" or an RFC 7512
+// pkcs11: URI); the PIN comes from SIGNET_PKCS11_PIN. It is read from the
+// environment on every run and never from the store, so that nobody who can
+// write the database can make Signet load a library.
+const envPKCS11 = "SIGNET_PKCS11"
+
+// attachToken opens the token named by spec, if any, for svc. It stays open
+// until the process ends.
+func attachToken(svc *pki.Service, spec string) error {
+	if spec == "" {
+		return nil
+	}
+	cfg, err := keystore.ParsePKCS11URI(spec)
+	if err != nil {
+		return err
+	}
+	tok, err := keystore.OpenToken(cfg)
+	if err != nil {
+		return err
+	}
+	svc.Token = tok
+	return nil
 }
 
 func openMaster(ctx context.Context, st store.Store) (*keystore.MasterKey, error) {

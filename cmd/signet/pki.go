@@ -18,6 +18,7 @@ import (
 func newInitCommand() *cobra.Command {
 	var o pki.InitOptions
 	var domains []string
+	var tokenSpec string
 	c := &cobra.Command{
 		Use:   "init --org NAME --domain DOMAIN [--domain DOMAIN]... [--public-url URL] [--ca-key ecdsa-p384|rsa-4096]",
 		Short: "Create an organisation's certificate authority in the data folder",
@@ -25,7 +26,10 @@ func newInitCommand() *cobra.Command {
 it, for the organisation's mail domains. Certificates, settings and the audit
 log live in signet.db; private keys are sealed: with SIGNET_PASSPHRASE set,
 under a key derived from it (Argon2id), otherwise under a key file made in the
-data folder (for trials only: set SIGNET_PASSPHRASE for real use).
+data folder (for trials only: set SIGNET_PASSPHRASE for real use). With
+--ca-key-pkcs11 the CA keys are made in a PKCS #11 token (an HSM; SoftHSM2 in
+the tests) and never leave it; the commands that sign then need
+SIGNET_PKCS11=MODULE:TOKEN and SIGNET_PKCS11_PIN in their environment.
 
 The CA certificates follow the CA/Browser Forum S/MIME Baseline Requirements;
 a P-384 CA signs with SHA-384. --public-url is the http address where
@@ -45,9 +49,20 @@ certificate, so choose it for good.`,
 				return err
 			}
 			defer svc.Store.Close()
-			info, err := svc.Init(c.Context(), o)
+			var info *store.CAInfo
+			if tokenSpec != "" {
+				if err := attachToken(svc, tokenSpec); err != nil {
+					return err
+				}
+				info, err = svc.InitWithToken(c.Context(), o, svc.Token)
+			} else {
+				info, err = svc.Init(c.Context(), o)
+			}
 			if err != nil {
 				return err
+			}
+			if tokenSpec != "" {
+				fmt.Fprintf(c.ErrOrStderr(), "signet: the CA keys are in the PKCS #11 token %s: set %s=%s (and SIGNET_PKCS11_PIN) for the commands that sign\n", tokenSpec, envPKCS11, tokenSpec)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "initialised %s for %s (%s)\nroot CA:    %s\nissuing CA: %s\npublic URL: %s\n",
 				dataDir, info.Org, strings.Join(info.Domains, ", "), info.RootFingerprint, info.IssuingFingerprint, info.PublicURL)
@@ -58,6 +73,7 @@ certificate, so choose it for good.`,
 	c.Flags().StringArrayVar(&domains, "domain", nil, "a mail `DOMAIN` of the organisation (repeatable)")
 	c.Flags().StringVar(&o.PublicURL, "public-url", "", "http base `URL` of CRL, CA certificates and OCSP (default http://localhost:8080)")
 	c.Flags().StringVar(&o.CAKey, "ca-key", "ecdsa-p384", "CA key type: ecdsa-p384 or rsa-4096")
+	c.Flags().StringVar(&tokenSpec, "ca-key-pkcs11", "", "make the CA keys in a PKCS #11 token: `MODULE:TOKEN` or a pkcs11: URI (PIN from SIGNET_PKCS11_PIN)")
 	c.Flags().StringVar(&o.Country, "country", "", "two-letter ISO 3166-1 `CODE` for the CA certificates (the S/MIME BR require it for public trust)")
 	return c
 }
