@@ -393,11 +393,11 @@ func TestPKIOpenSSL(t *testing.T) {
 	}
 
 	// An Ed25519 pair: the signing key is Ed25519 and the encryption key
-	// X25519; both PKCS #12 files open in OpenSSL with keys that match.
+	// ECDH P-256; both PKCS #12 files open in OpenSSL with keys that match.
 	t.Run("dave-ed25519", func(t *testing.T) {
 		o := o.with(t)
 		rows := o.issue("dave@example.org", "--key", "ed25519")
-		if rows["sign"].Key != "ed25519" || rows["encrypt"].Key != "x25519" {
+		if rows["sign"].Key != "ed25519" || rows["encrypt"].Key != "ecdsa-p256" {
 			t.Fatalf("ed25519 pair: %+v", rows)
 		}
 		for _, usage := range []string{"sign", "encrypt"} {
@@ -967,7 +967,7 @@ func TestPKINoPlaintextKeys(t *testing.T) {
 			o := newOrg(t, env...)
 			o.issue("alice@example.org")                                       // ecdsa-p256 pair
 			o.issue("bob@example.org", "--key", "rsa-2048", "--usage", "both") // one RSA key
-			o.issue("dave@example.org", "--key", "ed25519")                    // Ed25519 + X25519
+			o.issue("dave@example.org", "--key", "ed25519")                    // Ed25519 + ECDH P-256
 			o.issue("carol@example.org", "--key", "ecdsa-p384", "--usage", "sign")
 			var keys []keyMaterial
 			for _, id := range []struct{ email, usage string }{

@@ -35,7 +35,7 @@ type Issued struct {
 
 // Issue makes the certificates of opts. With the "pair" usage it makes a
 // signing and an encryption certificate, each with its own key; an Ed25519
-// signing key is paired with an X25519 encryption key, since Ed25519 cannot
+// signing key is paired with an ECDH P-256 encryption key, since Ed25519 cannot
 // encrypt. Encryption keys are always kept (sealed); signing keys are kept
 // too, and with KeyCustody "client" they are deleted the first time they
 // are exported in a PKCS #12.
@@ -73,12 +73,14 @@ func (s *Service) Issue(ctx context.Context, o IssueOptions) ([]Issued, error) {
 	case "pair":
 		enc := o.Key
 		if o.Key == "ed25519" {
-			enc = "x25519"
+			// ECDH P-256 rather than X25519: the S/MIME BR list no X25519
+			// keys yet, and OpenSSL 3.0, NSS and gpgsm cannot use them.
+			enc = "ecdsa-p256"
 		}
 		parts = []part{{ca.Sign, o.Key}, {ca.Encrypt, enc}}
 	case "both", "sign", "encrypt":
 		if o.Key == "ed25519" && o.Usage != "sign" {
-			return nil, errors.New("an Ed25519 key can only sign: use --usage sign, or --usage pair (which adds an X25519 encryption key)")
+			return nil, errors.New("an Ed25519 key can only sign: use --usage sign, or --usage pair (which adds an ECDH P-256 encryption key)")
 		}
 		parts = []part{{ca.Usage(o.Usage), o.Key}}
 	default:

@@ -324,7 +324,7 @@ func checkIssued(t *testing.T, s *pki.Service, is pki.Issued, email, keyType, us
 }
 
 // TestPKIIssueEveryKeyUsageProfile: Issue for every key type × usage ×
-// profile; an Ed25519 pair gets an X25519 encryption certificate, and
+// profile; an Ed25519 pair gets an ECDH P-256 encryption certificate, and
 // Ed25519 with both or encrypt is refused with nothing stored.
 func TestPKIIssueEveryKeyUsageProfile(t *testing.T) {
 	keys := []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"}
@@ -354,7 +354,7 @@ func TestPKIIssueEveryKeyUsageProfile(t *testing.T) {
 					if usage == "pair" {
 						enc := key
 						if key == "ed25519" {
-							enc = "x25519"
+							enc = "ecdsa-p256"
 						}
 						want = []struct{ usage, key string }{{"sign", key}, {"encrypt", enc}}
 					}

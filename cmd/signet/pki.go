@@ -158,7 +158,8 @@ strict or multipurpose profile) for an address in the organisation's domains.
 --usage pair (the default) makes two certificates, each with its own key: one
 for signing (digitalSignature) and one for encryption (keyEncipherment for
 RSA, keyAgreement for EC). An ed25519 key can only sign: with pair, the
-encryption certificate gets an X25519 key; with both or encrypt it is refused.
+encryption certificate gets an ECDH P-256 key (BR-conformant, and readable by
+OpenSSL and gpgsm, unlike X25519); with both or encrypt it is refused.
 --usage both makes one dual-use certificate.
 
 With --csr the requester keeps the key: one certificate (--usage sign,
