@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -69,13 +70,29 @@ func (s *Service) Released(ctx context.Context, c *store.Certificate) (deleted b
 	return true, s.Store.DeleteKey(ctx, c.KeyID, s.Actor)
 }
 
-// DisplayName is the name given at issuance, for friendly names.
+// DisplayName is the user's display name, for friendly names.
 func (s *Service) DisplayName(ctx context.Context, email string) string {
-	v, ok, err := s.Store.GetSetting(ctx, "display-name:"+strings.ToLower(email))
-	if err != nil || !ok {
+	u, err := s.Store.GetUser(ctx, email)
+	if err != nil {
 		return ""
 	}
-	return v
+	return u.DisplayName
+}
+
+// recordUser makes sure the mailbox is a user of the organisation, keeping
+// its display name (a new non-empty name replaces the old one).
+func (s *Service) recordUser(ctx context.Context, email, name string) error {
+	u, err := s.Store.GetUser(ctx, email)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s.Store.PutUser(ctx, store.User{Email: email, DisplayName: name, Status: store.UserActive}, s.Actor)
+	case err != nil:
+		return err
+	case name != "" && name != u.DisplayName:
+		u.DisplayName = name
+		return s.Store.PutUser(ctx, *u, s.Actor)
+	}
+	return nil
 }
 
 // CheckImport says why Import would refuse cert (and key), without

@@ -117,10 +117,8 @@ func (s *Service) Issue(ctx context.Context, o IssueOptions) ([]Issued, error) {
 		}
 		out = append(out, Issued{Cert: cert, Usage: string(p.usage), Kept: true})
 	}
-	if o.Name != "" {
-		if err := s.Store.SetSetting(ctx, "display-name:"+o.Email, o.Name, s.Actor); err != nil {
-			return nil, err
-		}
+	if err := s.recordUser(ctx, o.Email, o.Name); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -168,6 +166,9 @@ func (s *Service) IssueCSR(ctx context.Context, o IssueOptions, csr *x509.Certif
 		return nil, err
 	}
 	if err := s.putCert(ctx, cert, o.Usage, o.Profile, "", false, info.IssuingFingerprint); err != nil {
+		return nil, err
+	}
+	if err := s.recordUser(ctx, o.Email, o.Name); err != nil {
 		return nil, err
 	}
 	return &Issued{Cert: cert, Usage: o.Usage}, nil

@@ -99,6 +99,15 @@ var migrations = []migration{
 		`CREATE INDEX certificate_emails_email ON certificate_emails (email)`,
 		`CREATE INDEX audit_at ON audit (at)`,
 	}},
+	{3, []string{
+		`CREATE TABLE users (
+			email        TEXT PRIMARY KEY,
+			display_name TEXT NOT NULL,
+			status       TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+			created_at   BIGINT NOT NULL,
+			updated_at   BIGINT NOT NULL
+		)`,
+	}},
 }
 
 // latestVersion is the schema version this build writes.

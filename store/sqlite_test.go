@@ -131,10 +131,14 @@ func allVersions() []int {
 	return out
 }
 
-func hasIndex(t *testing.T, db *sql.DB, name string) bool {
+func hasIndex(t *testing.T, db *sql.DB, name string) bool { return hasObject(t, db, "index", name) }
+
+func hasTable(t *testing.T, db *sql.DB, name string) bool { return hasObject(t, db, "table", name) }
+
+func hasObject(t *testing.T, db *sql.DB, kind, name string) bool {
 	t.Helper()
 	var n int
-	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?", name).Scan(&n); err != nil {
+	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM sqlite_master WHERE type = ? AND name = ?", kind, name).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
@@ -228,8 +232,37 @@ func TestMigrateUpgradesOlderSchema(t *testing.T) {
 	if err := old.PutCertificate(ctx, c, actor); err != nil {
 		t.Fatalf("writing to a version 1 database: %v", err)
 	}
+
+	// Version 1 to 2, then more data in the version 2 schema.
+	if err := migrate(ctx, db, sqliteDialect, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := versions(t, db); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("database at versions %v, want [1 2]", got)
+	}
+	if !hasIndex(t, db, "certificates_issuer_serial") || hasTable(t, db, "users") {
+		t.Fatal("version 2 schema: wrong index or table set")
+	}
+	c2 := testCert("legacy2", "legacy2@example.org", UsageEncrypt, issuerA)
+	c2.Emails = []string{"legacy2@example.org", "alias@example.org"}
+	c2.KeyID = "legacy-key"
+	if err := old.SetSetting(ctx, "org.name", "Legacy", actor); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.PutKey(ctx, softKey("legacy-key"), actor); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.PutCertificate(ctx, c2, actor); err != nil {
+		t.Fatalf("writing to a version 2 database: %v", err)
+	}
+	if err := old.RevokeCertificate(ctx, fingerprint(c2), 1, t0, actor); err != nil {
+		t.Fatal(err)
+	}
+	v2Tables := []string{"settings", "sealed_keys", "certificates", "certificate_emails", "ca", "audit"}
+	v2 := dumpTables(t, db, v2Tables...)
 	db.Close()
 
+	// Open brings it to the latest version, keeping every row.
 	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -243,9 +276,30 @@ func TestMigrateUpgradesOlderSchema(t *testing.T) {
 			t.Errorf("index %s missing after upgrade", idx)
 		}
 	}
+	if !hasTable(t, s.db, "users") {
+		t.Fatal("users table missing after upgrade")
+	}
+	if got := dumpTables(t, s.db, v2Tables...); got != v2 {
+		t.Fatalf("upgrade changed existing data:\n%s\nwant\n%s", got, v2)
+	}
+	if us, err := s.ListUsers(ctx, UserFilter{}); err != nil || len(us) != 0 {
+		t.Fatalf("users after upgrade = %+v, %v; want none", us, err)
+	}
 	got, err := s.GetCertificate(ctx, fingerprint(c))
 	if err != nil || got.Email != "legacy@example.org" {
 		t.Fatalf("certificate after upgrade: %+v, %v", got, err)
+	}
+	if got2, err := s.GetCertificate(ctx, fingerprint(c2)); err != nil || got2.Status != StatusRevoked || got2.KeyID != "legacy-key" {
+		t.Fatalf("version 2 certificate after upgrade: %+v, %v", got2, err)
+	}
+	// The new users table works with the certificates stored before it.
+	for _, u := range []string{"legacy@example.org", "alias@example.org"} {
+		if err := s.PutUser(ctx, User{Email: u}, actor); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteUser(ctx, u, actor); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("DeleteUser(%s) with a pre-upgrade certificate: %v, want ErrInvalid", u, err)
+		}
 	}
 	// The new unique index holds even for SQL that skips the Go checks.
 	_, err = s.db.ExecContext(ctx, `INSERT INTO certificates (fingerprint, serial, issuer, subject, email, emails,
@@ -318,13 +372,25 @@ func TestPersistence(t *testing.T) {
 	if n, err := s.NextCRLNumber(ctx, actor); err != nil || n != 2 {
 		t.Fatalf("NextCRLNumber after reopen = %d, %v; want 2", n, err)
 	}
+	if u, err := s.GetUser(ctx, "m@example.org"); err != nil || u.Status != UserDisabled || u.DisplayName != "M. Example" {
+		t.Fatalf("user after reopen = %+v, %v", u, err)
+	}
+	if _, err := s.GetUser(ctx, "gone@example.org"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted user after reopen: %v", err)
+	}
 }
 
 // dump renders every row of every table, to compare database states.
 func dump(t *testing.T, db *sql.DB) string {
 	t.Helper()
+	return dumpTables(t, db, "settings", "sealed_keys", "certificates", "certificate_emails", "ca", "users", "audit")
+}
+
+// dumpTables renders every row of the tables named.
+func dumpTables(t *testing.T, db *sql.DB, tables ...string) string {
+	t.Helper()
 	var b strings.Builder
-	for _, table := range []string{"settings", "sealed_keys", "certificates", "certificate_emails", "ca", "audit"} {
+	for _, table := range tables {
 		rows, err := db.QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1, 2")
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package store keeps everything Signet remembers between runs: the CA's
 // state, certificates (Signet's own and third parties'), sealed private
-// keys, organisation-wide settings and the audit log.
+// keys, users (the organisation's mailboxes), organisation-wide settings
+// and the audit log.
 //
 // # One interface, several databases
 //
@@ -54,7 +55,7 @@ import (
 // Sentinel errors. Methods wrap them with context ("store: certificate
 // ab12…: not found"); test with errors.Is.
 var (
-	// ErrNotFound: the key, certificate or row asked for does not exist.
+	// ErrNotFound: the key, certificate, user or row asked for does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrNotInitialized: there is no CA yet (GetCA, NextCRLNumber before SetCA).
 	ErrNotInitialized = errors.New("CA not initialized")
@@ -64,7 +65,9 @@ var (
 	// is already stored.
 	ErrExists = errors.New("already exists")
 	// ErrInvalid: an argument fails validation (empty actor, malformed
-	// fingerprint or serial, unknown usage, fingerprint not matching the DER…).
+	// fingerprint, serial or e-mail address, unknown usage, fingerprint not
+	// matching the DER…), or the operation is not allowed in the current
+	// state (deleting a user who still has certificates).
 	ErrInvalid = errors.New("invalid argument")
 )
 
@@ -83,6 +86,12 @@ const (
 	StatusRevoked = "revoked"
 )
 
+// User statuses, for [User].Status.
+const (
+	UserActive   = "active"
+	UserDisabled = "disabled" // kept with its certificates, but not to be served
+)
+
 // Key backends, for [SealedKey].Backend.
 const (
 	BackendSoft   = "soft"   // sealed by the keystore, blobs kept here
@@ -99,6 +108,9 @@ const (
 	ActionCertificateRevoke = "certificate.revoke"
 	ActionCASet             = "ca.set"
 	ActionCRLNumber         = "ca.crl-number"
+	ActionUserPut           = "user.put"
+	ActionUserDisable       = "user.disable"
+	ActionUserDelete        = "user.delete"
 )
 
 // Store is everything Signet keeps. Implementations must be safe for
@@ -153,6 +165,26 @@ type Store interface {
 	// NextCRLNumber atomically increments the CRL number and returns the
 	// new value; ErrNotInitialized if there is no CA.
 	NextCRLNumber(ctx context.Context, actor string) (int64, error)
+
+	// PutUser creates a user or updates an existing one's display name and
+	// status. The address is lower-cased and must have one @ with text on
+	// both sides and no spaces (ErrInvalid otherwise). An empty Status means
+	// UserActive for a new user and leaves an existing user's status as it
+	// is. CreatedAt is kept on update (now if zero on insert); UpdatedAt is
+	// always set to now.
+	PutUser(ctx context.Context, u User, actor string) error
+	// GetUser returns a user by address (any case); ErrNotFound if absent.
+	GetUser(ctx context.Context, email string) (*User, error)
+	// ListUsers returns the users matching f, ordered by address.
+	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	// DisableUser sets a user's status to UserDisabled, keeping the user's
+	// certificates; ErrNotFound if absent. Disabling a disabled user
+	// succeeds (and is audited).
+	DisableUser(ctx context.Context, email, actor string) error
+	// DeleteUser removes a user; ErrNotFound if absent. It refuses with
+	// ErrInvalid while any certificate in the store (revoked or not) names
+	// the address, as primary address or in Emails: disable the user instead.
+	DeleteUser(ctx context.Context, email, actor string) error
 
 	// Audit records an entry (At defaults to now; Actor and Action are
 	// required). Use it for events the store does not see, such as exports.
@@ -233,6 +265,22 @@ type CAInfo struct {
 	CRLNumber          int64 // the last CRL number used
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+}
+
+// User is one of the organisation's mailboxes.
+type User struct {
+	Email       string // lower-case primary address, primary key
+	DisplayName string
+	Status      string // UserActive or UserDisabled
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// UserFilter selects users; zero fields match everything.
+type UserFilter struct {
+	Status string // UserActive or UserDisabled
+	Prefix string // addresses starting with this (any case)
+	Limit  int    // at most this many (0: no limit)
 }
 
 // AuditEntry is one line of the audit log: who did what to what, and when.

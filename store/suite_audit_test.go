@@ -55,6 +55,21 @@ func mutations() []mutation {
 		{"Audit", func(t *testing.T, s Store) error {
 			return s.Audit(t.Context(), AuditEntry{Actor: actor, Action: "certificate.export", Subject: leafFP})
 		}, "certificate.export", leafFP},
+		{"PutUser(create)", func(t *testing.T, s Store) error {
+			return s.PutUser(t.Context(), User{Email: "M@example.org", DisplayName: "M"}, actor)
+		}, ActionUserPut, "m@example.org"},
+		{"PutUser(update)", func(t *testing.T, s Store) error {
+			return s.PutUser(t.Context(), User{Email: "m@example.org", DisplayName: "M. Example"}, actor)
+		}, ActionUserPut, "m@example.org"},
+		{"DisableUser", func(t *testing.T, s Store) error {
+			return s.DisableUser(t.Context(), "m@example.org", actor)
+		}, ActionUserDisable, "m@example.org"},
+		{"PutUser(gone)", func(t *testing.T, s Store) error {
+			return s.PutUser(t.Context(), User{Email: "gone@example.org"}, actor)
+		}, ActionUserPut, "gone@example.org"},
+		{"DeleteUser", func(t *testing.T, s Store) error {
+			return s.DeleteUser(t.Context(), "gone@example.org", actor)
+		}, ActionUserDelete, "gone@example.org"},
 	}
 }
 
@@ -82,6 +97,9 @@ func testReadsWriteNoAudit(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutUser(ctx, User{Email: "m@example.org", DisplayName: "M"}, actor); err != nil {
+		t.Fatal(err)
+	}
 	before := lastAuditID(t, s)
 	reads := []func() error{
 		func() error { _, _, err := s.GetSetting(ctx, "org.name"); return err },
@@ -98,6 +116,9 @@ func testReadsWriteNoAudit(t *testing.T, s Store) {
 		func() error { _, err := s.ListRevoked(ctx, ca.IssuingFingerprint); return err },
 		func() error { _, err := s.GetCA(ctx); return err },
 		func() error { _, err := s.ListAudit(ctx, AuditFilter{}); return err },
+		func() error { _, err := s.GetUser(ctx, "M@example.org"); return err },
+		func() error { _, err := s.ListUsers(ctx, UserFilter{Prefix: "m"}); return err },
+		func() error { _, err := s.ListUsers(ctx, UserFilter{Status: UserActive, Limit: 1}); return err },
 	}
 	for i, read := range reads {
 		if err := read(); err != nil {
