@@ -40,21 +40,10 @@ func (s *Service) InitWithToken(ctx context.Context, o InitOptions, tok *keystor
 	if tok == nil {
 		return nil, errors.New("no PKCS #11 token to keep the CA keys in")
 	}
-	if _, err := s.Store.GetCA(ctx); err == nil {
-		return nil, errors.New("this data folder already has a CA (use another --data folder)")
-	} else if !errors.Is(err, store.ErrNotInitialized) {
+	org, err := s.prepareInit(ctx, &o)
+	if err != nil {
 		return nil, err
 	}
-	if o.CAKey == "" {
-		o.CAKey = "ecdsa-p384"
-	}
-	if o.CAKey != "ecdsa-p384" && o.CAKey != "rsa-4096" {
-		return nil, fmt.Errorf("--ca-key must be ecdsa-p384 or rsa-4096, not %q", o.CAKey)
-	}
-	for i, d := range o.Domains {
-		o.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
-	}
-	org := ca.Org{Name: o.Org, Domains: o.Domains, PublicURL: o.PublicURL, Country: o.Country}
 	// Check before generating anything: a refused init leaves the token
 	// and the folder as they were.
 	for _, label := range []string{RootTokenLabel, IssuingTokenLabel} {

@@ -75,21 +75,10 @@ type InitOptions struct {
 // Init creates the root and issuing CAs and records the organisation. It
 // refuses when the folder already has a CA.
 func (s *Service) Init(ctx context.Context, o InitOptions) (*store.CAInfo, error) {
-	if _, err := s.Store.GetCA(ctx); err == nil {
-		return nil, errors.New("this data folder already has a CA (use another --data folder)")
-	} else if !errors.Is(err, store.ErrNotInitialized) {
+	org, err := s.prepareInit(ctx, &o)
+	if err != nil {
 		return nil, err
 	}
-	if o.CAKey == "" {
-		o.CAKey = "ecdsa-p384"
-	}
-	if o.CAKey != "ecdsa-p384" && o.CAKey != "rsa-4096" {
-		return nil, fmt.Errorf("--ca-key must be ecdsa-p384 or rsa-4096, not %q", o.CAKey)
-	}
-	for i, d := range o.Domains {
-		o.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
-	}
-	org := ca.Org{Name: o.Org, Domains: o.Domains, PublicURL: o.PublicURL, Country: o.Country}
 	rootKey, err := NewKey(o.CAKey)
 	if err != nil {
 		return nil, err
@@ -125,6 +114,26 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (*store.CAInfo, error
 		return nil, err
 	}
 	return s.Store.GetCA(ctx)
+}
+
+// prepareInit checks that the folder has no CA yet and normalises o (CA
+// key type, domains); it returns the organisation for the ca package.
+func (s *Service) prepareInit(ctx context.Context, o *InitOptions) (ca.Org, error) {
+	if _, err := s.Store.GetCA(ctx); err == nil {
+		return ca.Org{}, errors.New("this data folder already has a CA (use another --data folder)")
+	} else if !errors.Is(err, store.ErrNotInitialized) {
+		return ca.Org{}, err
+	}
+	if o.CAKey == "" {
+		o.CAKey = "ecdsa-p384"
+	}
+	if o.CAKey != "ecdsa-p384" && o.CAKey != "rsa-4096" {
+		return ca.Org{}, fmt.Errorf("--ca-key must be ecdsa-p384 or rsa-4096, not %q", o.CAKey)
+	}
+	for i, d := range o.Domains {
+		o.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
+	}
+	return ca.Org{Name: o.Org, Domains: o.Domains, PublicURL: o.PublicURL, Country: o.Country}, nil
 }
 
 // Fingerprint is the lower-case hex SHA-256 of a certificate.
