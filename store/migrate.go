@@ -108,6 +108,21 @@ var migrations = []migration{
 			updated_at   BIGINT NOT NULL
 		)`,
 	}},
+	{4, []string{
+		`CREATE TABLE trust_certs (
+			fingerprint TEXT PRIMARY KEY,
+			subject     TEXT NOT NULL,
+			issuer      TEXT NOT NULL,
+			not_before  BIGINT NOT NULL,
+			not_after   BIGINT NOT NULL,
+			der         {bytes} NOT NULL,
+			kind        TEXT NOT NULL CHECK (kind IN ('anchor', 'intermediate')),
+			label       TEXT NOT NULL,
+			source      TEXT NOT NULL,
+			added_at    BIGINT NOT NULL
+		)`,
+		`CREATE INDEX trust_certs_not_after ON trust_certs (not_after)`,
+	}},
 }
 
 // latestVersion is the schema version this build writes.

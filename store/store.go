@@ -111,6 +111,8 @@ const (
 	ActionUserPut           = "user.put"
 	ActionUserDisable       = "user.disable"
 	ActionUserDelete        = "user.delete"
+	ActionTrustPut          = "trust.put"
+	ActionTrustDelete       = "trust.delete"
 )
 
 // Store is everything Signet keeps. Implementations must be safe for
@@ -186,6 +188,23 @@ type Store interface {
 	// the address, as primary address or in Emails: disable the user instead.
 	DeleteUser(ctx context.Context, email, actor string) error
 
+	// PutTrustCert adds a certificate to the trust collection; ErrExists if
+	// its fingerprint is already there. An empty Fingerprint is computed
+	// from DER; a given one must match it. Kind must be TrustAnchor or
+	// TrustIntermediate; a zero AddedAt is now.
+	PutTrustCert(ctx context.Context, c TrustCert, actor string) error
+	// PutTrustCerts adds several in one transaction: all or none.
+	PutTrustCerts(ctx context.Context, cs []TrustCert, actor string) error
+	// GetTrustCert returns a trust collection certificate by fingerprint;
+	// ErrNotFound if absent.
+	GetTrustCert(ctx context.Context, fingerprint string) (*TrustCert, error)
+	// ListTrustCerts returns the trust collection ordered by NotAfter
+	// (earliest expiry first), then fingerprint.
+	ListTrustCerts(ctx context.Context) ([]TrustCert, error)
+	// DeleteTrustCert removes a certificate from the trust collection;
+	// ErrNotFound if absent.
+	DeleteTrustCert(ctx context.Context, fingerprint, actor string) error
+
 	// Audit records an entry (At defaults to now; Actor and Action are
 	// required). Use it for events the store does not see, such as exports.
 	Audit(ctx context.Context, e AuditEntry) error
@@ -235,6 +254,27 @@ type Certificate struct {
 	RevocationReason  int
 	IssuerFingerprint string // fingerprint of the issuer's certificate, if known
 	CreatedAt         time.Time
+}
+
+// Trust collection kinds, for [TrustCert].Kind.
+const (
+	TrustAnchor       = "anchor"       // a trust anchor (self-signed, or no issuer in the collection)
+	TrustIntermediate = "intermediate" // a CA certificate whose issuer is in the collection
+)
+
+// TrustCert is one certificate of the trust collection: the anchors and
+// intermediates that certificate validation trusts.
+type TrustCert struct {
+	Fingerprint string // SHA-256 hex of DER, primary key
+	Subject     string // subject DN, for display
+	Issuer      string // issuer DN, for display
+	NotBefore   time.Time
+	NotAfter    time.Time
+	DER         []byte
+	Kind        string // TrustAnchor or TrustIntermediate
+	Label       string // human label (for example an SST friendly name)
+	Source      string // where it came from: file name and format
+	AddedAt     time.Time
 }
 
 // CertFilter selects certificates; zero fields match everything.
