@@ -1,7 +1,11 @@
+//lint:file-ignore SA1019 DSA keys are read for legacy signatures
+
 package cms
 
 import (
 	"bytes"
+	"crypto/dsa"
+	"errors"
 	"testing"
 
 	"github.com/signet-smime/signet/internal/testpki"
@@ -25,5 +29,14 @@ func TestSignedAttributesRoundTrip(t *testing.T) {
 	pref := ParseEncryptionKeyPreference(sd.Signers[0].SignedAttributes)
 	if pref == nil || !pref.Matches(enc.Cert) || pref.Matches(signer.Cert) {
 		t.Fatalf("encryption key preference %+v", pref)
+	}
+}
+
+// TestDSAKeyWithoutParameters: a DSA key whose parameters are inherited
+// from the issuer is reported as unsupported, not a panic.
+func TestDSAKeyWithoutParameters(t *testing.T) {
+	err := verifyDSA(&dsa.PublicKey{}, make([]byte, 20), []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("err = %v, want ErrUnsupported", err)
 	}
 }

@@ -18,6 +18,11 @@ func verifyDSA(pub crypto.PublicKey, digest, sig []byte) error {
 	if !ok {
 		return fmt.Errorf("%w: DSA signature from a non-DSA key", ErrBadSignature)
 	}
+	if k.P == nil || k.Q == nil || k.G == nil || k.Y == nil {
+		// Parameters inherited from the issuer (RFC 3279 2.3.2) are not
+		// in the key itself.
+		return unsupported("DSA key whose parameters are inherited from its issuer")
+	}
 	r, s := new(big.Int), new(big.Int)
 	in := cryptobyte.String(sig)
 	var seq cryptobyte.String
