@@ -3,8 +3,10 @@
 package cms
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/dsa"
+	"crypto/x509"
 	"fmt"
 	"math/big"
 
@@ -33,4 +35,21 @@ func verifyDSA(pub crypto.PublicKey, digest, sig []byte) error {
 		return fmt.Errorf("%w: DSA verification failed", ErrBadSignature)
 	}
 	return nil
+}
+
+// inheritDSAParameters returns the certificate's public key, with DSA
+// parameters taken from its issuer's key (found in pool by name) when the
+// certificate's own key has none (RFC 3279 2.3.2, RFC 4134 4.6).
+func inheritDSAParameters(c *x509.Certificate, pool []*x509.Certificate) crypto.PublicKey {
+	k, ok := c.PublicKey.(*dsa.PublicKey)
+	if !ok || k.P != nil {
+		return c.PublicKey
+	}
+	for _, p := range pool {
+		pk, ok := p.PublicKey.(*dsa.PublicKey)
+		if ok && pk.P != nil && bytes.Equal(p.RawSubject, c.RawIssuer) {
+			return &dsa.PublicKey{Parameters: pk.Parameters, Y: k.Y}
+		}
+	}
+	return c.PublicKey
 }

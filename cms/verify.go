@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/signet-smime/signet/internal/ber"
+	"github.com/signet-smime/signet/internal/x509util"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -392,7 +393,7 @@ func parseCertificateSet(el []byte) ([]*x509.Certificate, []unparsedCert, error)
 		if tag != cbasn1.SEQUENCE {
 			continue // attribute or other certificate formats
 		}
-		cert, err := x509.ParseCertificate(c)
+		cert, err := x509util.ParseLenient(c)
 		if err != nil {
 			// An unparsable extra certificate must not hide the rest.
 			if u, ok := certIssuerSerial(c); ok {
@@ -505,7 +506,7 @@ func checkSignerInfo(der []byte, contentType asn1.ObjectIdentifier, digests map[
 	if IsWeakHash(dh) {
 		si.Weak = append(si.Weak, "digest "+hashName(dh))
 	}
-	si.Err = si.verify(contentType, digests, dh, signedRaw, sigAlg, sig)
+	si.Err = si.verify(contentType, digests, dh, signedRaw, sigAlg, sig, pool)
 	if si.Err == nil && si.Certificate != nil {
 		if pub, ok := si.Certificate.PublicKey.(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
 			si.Weak = append(si.Weak, fmt.Sprintf("RSA key of %d bits", pub.N.BitLen()))
@@ -532,7 +533,7 @@ func hashName(h crypto.Hash) string {
 	return h.String()
 }
 
-func (si *SignerInfo) verify(contentType asn1.ObjectIdentifier, digests map[crypto.Hash][]byte, dh crypto.Hash, signedRaw []byte, sigAlg algorithmIdentifier, sig []byte) error {
+func (si *SignerInfo) verify(contentType asn1.ObjectIdentifier, digests map[crypto.Hash][]byte, dh crypto.Hash, signedRaw []byte, sigAlg algorithmIdentifier, sig []byte, pool []*x509.Certificate) error {
 	digest, ok := digests[dh]
 	if !ok {
 		return syntaxError("the signer's digest algorithm is not listed in digestAlgorithms")
@@ -554,7 +555,7 @@ func (si *SignerInfo) verify(contentType asn1.ObjectIdentifier, digests map[cryp
 	} else if !contentType.Equal(OIDData) {
 		return syntaxError("signed attributes are required for content other than id-data")
 	}
-	return verifySignature(si, si.Certificate.PublicKey, dh, msg, digest, sigAlg, sig)
+	return verifySignature(si, inheritDSAParameters(si.Certificate, pool), dh, msg, digest, sigAlg, sig)
 }
 
 func checkSignedAttributes(si *SignerInfo, attrs []Attribute, contentType asn1.ObjectIdentifier, digest []byte) error {
