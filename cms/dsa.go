@@ -38,18 +38,32 @@ func verifyDSA(pub crypto.PublicKey, digest, sig []byte) error {
 }
 
 // inheritDSAParameters returns the certificate's public key, with DSA
-// parameters taken from its issuer's key (found in pool by name) when the
-// certificate's own key has none (RFC 3279 2.3.2, RFC 4134 4.6).
+// parameters taken from the nearest issuer up the chain (found in pool by
+// name) whose key has them, when the certificate's own key has none
+// (RFC 3279 2.3.2; RFC 4134 4.6, PKITS 4.1.5).
 func inheritDSAParameters(c *x509.Certificate, pool []*x509.Certificate) crypto.PublicKey {
 	k, ok := c.PublicKey.(*dsa.PublicKey)
 	if !ok || k.P != nil {
 		return c.PublicKey
 	}
-	for _, p := range pool {
-		pk, ok := p.PublicKey.(*dsa.PublicKey)
-		if ok && pk.P != nil && bytes.Equal(p.RawSubject, c.RawIssuer) {
+	cur := c
+	for depth := 0; depth < 8; depth++ {
+		var next *x509.Certificate
+		for _, p := range pool {
+			if p != cur && bytes.Equal(p.RawSubject, cur.RawIssuer) {
+				if _, ok := p.PublicKey.(*dsa.PublicKey); ok {
+					next = p
+					break
+				}
+			}
+		}
+		if next == nil {
+			break
+		}
+		if pk := next.PublicKey.(*dsa.PublicKey); pk.P != nil {
 			return &dsa.PublicKey{Parameters: pk.Parameters, Y: k.Y}
 		}
+		cur = next
 	}
 	return c.PublicKey
 }

@@ -26,8 +26,23 @@ type VerifyOptions struct {
 	Intermediates []*x509.Certificate
 	// At is the time of validation; the current time when zero.
 	At time.Time
+	// Validate, when set, judges each signer's certificate chain instead
+	// of crypto/x509 (which lacks policy processing and CRLs): the trust
+	// package's RFC 5280 validator. It gets the message's certificates and
+	// CRLs as well as Intermediates. Roots is then unused.
+	Validate func(leaf *x509.Certificate, intermediates []*x509.Certificate, crls [][]byte, at time.Time) ChainVerdict
 	// TempDir holds encrypted spool files; the system's when empty.
 	TempDir string
+}
+
+// ChainVerdict is what a Validate function found.
+type ChainVerdict struct {
+	OK     bool
+	Code   int    // Exchange ActiveSync ValidateCert code (1: success)
+	Reason string // why not, when !OK
+	Chain  []*x509.Certificate
+	// Revocation says how revocation was checked ("CRL", "not checked: …").
+	Revocation string
 }
 
 // MaxSignatureSize bounds the signature part of a multipart/signed message.
@@ -48,8 +63,13 @@ type Signer struct {
 	ChainOK      bool      `json:"chain_ok"`
 	ChainErr     string    `json:"chain_error,omitempty"`
 	Chain        []string  `json:"chain,omitempty"`
+	ChainCode    int       `json:"status"` // ValidateCert code: 1 success
+	Revocation   string    `json:"revocation,omitempty"`
 	FromMatches  bool      `json:"from_matches"`
-	Weak         []string  `json:"weak,omitempty"`
+	// FromNote explains FromMatches when the certificate names no address
+	// (RFC 8550 3: the check applies when addresses are present).
+	FromNote string   `json:"from_note,omitempty"`
+	Weak     []string `json:"weak,omitempty"`
 	// Capabilities are the ciphers the signer announces it can read, in
 	// order of preference (SMIMECapabilities).
 	Capabilities []string `json:"capabilities,omitempty"`
@@ -186,7 +206,7 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 		intermediates.AddCert(c)
 	}
 	for _, si := range sd.Signers {
-		s := judge(si, v.From, opts.Roots, intermediates, at)
+		s := judge(si, v.From, opts, intermediates, extra(sd, opts), sd.CRLs, at)
 		for _, c := range cms.ParseCapabilities(si.SignedAttributes) {
 			s.Capabilities = append(s.Capabilities, c.String())
 		}
@@ -382,7 +402,7 @@ func findSignedPart(r io.Reader, boundary, prefix string, depth int) string {
 }
 
 // judge turns a cms.SignerInfo into a verdict.
-func judge(si *cms.SignerInfo, from string, roots *x509.CertPool, intermediates *x509.CertPool, at time.Time) *Signer {
+func judge(si *cms.SignerInfo, from string, opts *VerifyOptions, intermediates *x509.CertPool, pool []*x509.Certificate, crls [][]byte, at time.Time) *Signer {
 	s := &Signer{SigningTime: si.SigningTime, Algorithm: si.SignatureAlgorithm, Weak: si.Weak}
 	s.Digest = strings.ToLower(strings.ReplaceAll(si.Digest.String(), "-", ""))
 	if si.Err != nil {
@@ -402,28 +422,71 @@ func judge(si *cms.SignerInfo, from string, roots *x509.CertPool, intermediates 
 	fp := sha256.Sum256(c.Raw)
 	s.Fingerprint = hex.EncodeToString(fp[:])
 	s.Emails = CertificateEmails(c)
-	s.FromMatches = from != "" && CertificateHasEmail(c, from)
+	if len(s.Emails) == 0 {
+		s.FromMatches, s.FromNote = true, "the certificate names no address, so From cannot be checked (RFC 8550 3)"
+	} else {
+		s.FromMatches = from != "" && CertificateHasEmail(c, from)
+	}
 	if c.KeyUsage != 0 && c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		s.ChainErr = "the certificate's key usage does not allow signing"
+		s.ChainCode = 6
 		return s
 	}
-	if roots == nil {
+	if !emailEKU(c) {
+		s.ChainErr = "the certificate's extended key usage does not include emailProtection"
+		s.ChainCode = 9
+		return s
+	}
+	if opts.Validate != nil {
+		v := opts.Validate(c, pool, crls, at)
+		s.ChainOK, s.ChainCode, s.Revocation = v.OK, v.Code, v.Revocation
+		if !v.OK {
+			s.ChainErr = v.Reason
+		}
+		for _, cc := range v.Chain {
+			s.Chain = append(s.Chain, cc.Subject.String())
+		}
+		return s
+	}
+	if opts.Roots == nil {
 		s.ChainErr = "no trust anchors given"
+		s.ChainCode = 4
 		return s
 	}
 	chains, err := c.Verify(x509.VerifyOptions{
-		Roots:         roots,
+		Roots:         opts.Roots,
 		Intermediates: intermediates,
 		CurrentTime:   at,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
 	})
 	if err != nil {
 		s.ChainErr = err.Error()
+		s.ChainCode = 5
 		return s
 	}
-	s.ChainOK = true
+	s.ChainOK, s.ChainCode, s.Revocation = true, 1, "not checked"
 	for _, cc := range chains[0] {
 		s.Chain = append(s.Chain, cc.Subject.String())
 	}
 	return s
+}
+
+// emailEKU reports whether a certificate may protect e-mail: no extended
+// key usage (any purpose, RFC 5280), emailProtection or anyExtendedKeyUsage.
+func emailEKU(c *x509.Certificate) bool {
+	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	for _, u := range c.ExtKeyUsage {
+		if u == x509.ExtKeyUsageEmailProtection || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+// extra is the certificate pool a Validate function searches: the
+// message's certificates and the caller's intermediates.
+func extra(sd *cms.SignedData, opts *VerifyOptions) []*x509.Certificate {
+	return append(append([]*x509.Certificate(nil), sd.Certificates...), opts.Intermediates...)
 }

@@ -55,7 +55,7 @@ func keyName(c *x509.Certificate) string {
 
 func newCertCommand() *cobra.Command {
 	c := &cobra.Command{Use: "cert", Short: "Mailbox certificates: list, export, import"}
-	c.AddCommand(newCertListCommand(), newCertExportCommand(), newCertImportCommand())
+	c.AddCommand(newCertListCommand(), newCertExportCommand(), newCertImportCommand(), newCertCheckCommand())
 	return c
 }
 

@@ -20,9 +20,11 @@ func newVerifyCommand() *cobra.Command {
 		jsonOut bool
 		at      string
 		certs   []string
+		crls    []string
+		offline bool
 	)
 	c := &cobra.Command{
-		Use:   "verify --trust FILE [--in FILE] [--out FILE] [--json] [--at RFC3339]",
+		Use:   "verify [--trust FILE] [--crl FILE]... [--in FILE] [--out FILE] [--json] [--at RFC3339] [--offline]",
 		Short: "Verify a signed message and report on every signer",
 		Long: `Verify checks an S/MIME signed message (clear or opaque) and prints a
 report on standard output: per signer the certificate, whether the
@@ -38,19 +40,6 @@ message (say, a forwarded signed message inside multipart/mixed) does not
 make the message signed.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if len(trust) == 0 {
-				return usagef("--trust FILE is required: the certificates you trust as anchors")
-			}
-			roots := x509.NewCertPool()
-			for _, t := range trust {
-				cs, err := keyfile.LoadCertificates(t)
-				if err != nil {
-					return err
-				}
-				for _, cert := range cs {
-					roots.AddCert(cert)
-				}
-			}
 			var extra []*x509.Certificate
 			for _, f := range certs {
 				cs, err := keyfile.LoadCertificates(f)
@@ -58,6 +47,10 @@ make the message signed.`,
 					return err
 				}
 				extra = append(extra, cs...)
+			}
+			tin, err := readTrust(trust, crls, dataFolderTrust(c.Context()))
+			if err != nil {
+				return err
 			}
 			when := time.Now()
 			atSource := "now"
@@ -81,7 +74,7 @@ make the message signed.`,
 				}
 				dst = out
 			}
-			v, err := smime.Verify(dst, in, &smime.VerifyOptions{Roots: roots, Intermediates: extra, At: when})
+			v, err := smime.Verify(dst, in, &smime.VerifyOptions{Intermediates: extra, At: when, Validate: tin.validator()})
 			if err != nil {
 				if out != nil {
 					out.Abort()
@@ -115,7 +108,9 @@ make the message signed.`,
 		},
 	}
 	files.add(c, "write the signed inner message to `FILE` (only when every signature is valid)")
-	c.Flags().StringArrayVar(&trust, "trust", nil, "trust anchors `FILE` (PEM, DER or PKCS #7; repeatable)")
+	c.Flags().StringArrayVar(&trust, "trust", nil, "trust anchors `FILE` (PEM, DER or PKCS #7; repeatable; default: the data folder's trust collection and CA)")
+	c.Flags().StringArrayVar(&crls, "crl", nil, "revocation data: a CRL `FILE` (DER or PEM; repeatable); CRLs carried in the message count too")
+	c.Flags().BoolVar(&offline, "offline", false, "never fetch revocation data over the network (Signet does not fetch yet: this is the current behaviour)")
 	c.Flags().StringArrayVar(&certs, "certfile", nil, "extra intermediate certificates `FILE` (repeatable)")
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	c.Flags().StringVar(&at, "at", "", "validate certificates at this `TIME` (RFC 3339; default now)")
@@ -151,7 +146,15 @@ func printReport(w io.Writer, v *smime.Verified, atSource string) {
 		} else {
 			p("  chain:       NOT TRUSTED: %s", s.ChainErr)
 		}
-		if s.FromMatches {
+		if s.ChainCode != 0 {
+			p("  status:      %d %s", s.ChainCode, statusNames[s.ChainCode])
+		}
+		if s.Revocation != "" {
+			p("  revocation:  %s", s.Revocation)
+		}
+		if s.FromNote != "" {
+			p("  from match:  n/a: %s", s.FromNote)
+		} else if s.FromMatches {
 			p("  from match:  yes")
 		} else {
 			p("  from match:  NO (%s not in the certificate)", orNone(v.From))
