@@ -24,7 +24,8 @@ func newCertCheckCommand() *cobra.Command {
 		Long: `Check validates a certificate (the first in FILE; the rest are offered as
 intermediates) for S/MIME at a time (--at, default now): an RFC 5280 path to a
 trust anchor (--trust, or the data folder's trust collection and CA) with
-policy processing and name constraints, revocation from --crl files, the
+policy processing and name constraints, revocation (--crl files, then CRLs
+fetched from HTTP distribution points and OCSP unless --offline), the
 emailProtection extended key usage, key usage for --usage (sign:
 digitalSignature or nonRepudiation; encrypt: keyEncipherment or
 keyAgreement) and the address (--email, against rfc822Name and the subject's
@@ -49,6 +50,9 @@ ValidateCert code and exits 0 only for 1 (success).`,
 			}
 			tin, err := readTrust(trustFiles, crls, dataFolderTrust(c.Context()))
 			if err != nil {
+				return err
+			}
+			if err := tin.setFetcher(c.Context(), offline); err != nil {
 				return err
 			}
 			extra := certs[1:]
@@ -86,7 +90,7 @@ ValidateCert code and exits 0 only for 1 (success).`,
 	c.Flags().StringArrayVar(&trustFiles, "trust", nil, "trust anchors `FILE` (repeatable; default: the data folder's collection and CA)")
 	c.Flags().StringArrayVar(&crls, "crl", nil, "a CRL `FILE` (repeatable)")
 	c.Flags().StringArrayVar(&certFiles, "certfile", nil, "intermediate certificates `FILE` (repeatable)")
-	c.Flags().BoolVar(&offline, "offline", false, "never fetch revocation data (Signet does not fetch yet)")
+	c.Flags().BoolVar(&offline, "offline", false, "never fetch CRLs or ask OCSP responders (privacy); only --crl files count")
 	return c
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,12 +13,52 @@ import (
 // their allowed values and defaults. (The full Set-SmimeConfig set, with
 // domain and user levels, comes with the gateway.)
 var orgSettings = map[string]struct {
-	values []string
+	values []string // allowed values; nil: check decides
 	def    string
 	help   string
+	check  func(string) error
 }{
-	"KeyCustody": {[]string{"client", "gateway"}, "client",
-		"client: signing keys leave Signet once, in the PKCS #12, and only encryption keys are kept; gateway: both are kept (sealed) so the gateway can sign and decrypt for users"},
+	"KeyCustody": {values: []string{"client", "gateway"}, def: "client",
+		help: "client: signing keys leave Signet once, in the PKCS #12, and only encryption keys are kept; gateway: both are kept (sealed) so the gateway can sign and decrypt for users"},
+	"CRLConnectionTimeout": {def: "15", check: seconds,
+		help: "seconds one CRL or OCSP fetch may take (1-300)"},
+	"CRLRetrievalTimeout": {def: "60", check: seconds,
+		help: "seconds all revocation fetches of one validation may take together (1-300)"},
+	"DisableCRLCheck": {values: []string{"true", "false"}, def: "false",
+		help: "true: never fetch CRLs or ask OCSP responders (revocation is then checked only against CRL files and CRLs carried in messages)"},
+	"CheckCRLOnSend": {values: []string{"true", "false"}, def: "false",
+		help: "true: the gateway refuses to sign or encrypt when a certificate's revocation status cannot be determined (fail closed on send)"},
+	// The default is true for now: false (fail closed) is the intended
+	// default once the interop tests that verify while the organisation's
+	// server is down run "signet serve" or pass --offline.
+	"RevocationFailOpen": {values: []string{"true", "false"}, def: "true",
+		help: "receive side (verify, cert check): false fails closed with status 14 when no revocation server answers; true accepts the signature and reports that revocation was not determined"},
+}
+
+// seconds checks a timeout setting: whole seconds from 1 to 300.
+func seconds(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 300 {
+		return fmt.Errorf("want whole seconds from 1 to 300, not %q", v)
+	}
+	return nil
+}
+
+// checkSetting validates value for the named setting.
+func checkSetting(name, value string) error {
+	s := orgSettings[name]
+	if s.check != nil {
+		if err := s.check(value); err != nil {
+			return usagef("%s: %v", name, err)
+		}
+		return nil
+	}
+	for _, v := range s.values {
+		if v == value {
+			return nil
+		}
+	}
+	return usagef("%s must be one of %s, not %q", name, strings.Join(s.values, ", "), value)
 }
 
 func newConfigCommand() *cobra.Command {
@@ -61,13 +102,8 @@ func newConfigCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s := orgSettings[name]
-			ok := false
-			for _, v := range s.values {
-				ok = ok || v == args[1]
-			}
-			if !ok {
-				return usagef("%s must be one of %s, not %q", name, strings.Join(s.values, ", "), args[1])
+			if err := checkSetting(name, args[1]); err != nil {
+				return err
 			}
 			svc, err := openService(c.Context())
 			if err != nil {
@@ -102,7 +138,11 @@ func settingsHelp() string {
 	var b strings.Builder
 	for _, n := range sortedSettings() {
 		s := orgSettings[n]
-		fmt.Fprintf(&b, "  %s (%s; default %s): %s\n", n, strings.Join(s.values, "|"), s.def, s.help)
+		vals := strings.Join(s.values, "|")
+		if s.values == nil {
+			vals = "seconds"
+		}
+		fmt.Fprintf(&b, "  %s (%s; default %s): %s\n", n, vals, s.def, s.help)
 	}
 	return b.String()
 }

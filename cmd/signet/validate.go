@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/signet-smime/signet/internal/keyfile"
@@ -28,6 +29,67 @@ type trustInputs struct {
 	anchors, intermediates []*x509.Certificate
 	crls                   []*x509.RevocationList
 	source                 string
+	// fetcher fetches CRLs and asks OCSP responders; nil (--offline or
+	// DisableCRLCheck=true) checks only the CRLs at hand.
+	fetcher  *trust.Fetcher
+	failOpen bool // RevocationFailOpen: accept when no revocation server answers
+	ctx      context.Context
+}
+
+// fetchCache is the process's revocation cache, shared by every validation.
+var fetchCache = trust.NewCRLCache()
+
+// revocationSettings reads the revocation settings from the data folder
+// when there is one; the defaults otherwise.
+func revocationSettings(ctx context.Context) (map[string]string, error) {
+	vals := map[string]string{}
+	names := []string{"CRLConnectionTimeout", "CRLRetrievalTimeout", "DisableCRLCheck", "CheckCRLOnSend", "RevocationFailOpen"}
+	for _, n := range names {
+		vals[n] = orgSettings[n].def
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, dbName)); err != nil {
+		return vals, nil
+	}
+	st, err := store.Open(ctx, filepath.Join(dataDir, dbName))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for _, n := range names {
+		v, ok, err := st.GetSetting(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		if ok && checkSetting(n, v) == nil {
+			vals[n] = v
+		}
+	}
+	return vals, nil
+}
+
+// setFetcher enables fetching revocation data for in unless offline or the
+// organisation set DisableCRLCheck=true.
+func (in *trustInputs) setFetcher(ctx context.Context, offline bool) error {
+	in.ctx = ctx
+	if offline {
+		return nil
+	}
+	set, err := revocationSettings(ctx)
+	if err != nil {
+		return err
+	}
+	if set["DisableCRLCheck"] == "true" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, dbName)); err == nil && fetchCache.Dir == "" {
+		fetchCache.Dir = filepath.Join(dataDir, "crl-cache") // fetched CRLs outlive the process
+	}
+	conn, _ := strconv.Atoi(set["CRLConnectionTimeout"])
+	all, _ := strconv.Atoi(set["CRLRetrievalTimeout"])
+	in.fetcher = &trust.Fetcher{ConnectionTimeout: time.Duration(conn) * time.Second,
+		RetrievalTimeout: time.Duration(all) * time.Second, Cache: fetchCache, MaxCRLSize: trust.DefaultMaxCRLSize}
+	in.failOpen = set["RevocationFailOpen"] == "true"
+	return nil
 }
 
 // readTrust builds trust inputs from files, or from the data folder when no
@@ -97,8 +159,11 @@ func loadCRL(path string) (*x509.RevocationList, error) {
 }
 
 // validator returns the smime.VerifyOptions.Validate function over in.
-// Revocation is checked when CRLs are at hand (files or carried in the
-// message); fetching them over the network is not built yet.
+// Revocation is checked against the CRLs at hand (files or carried in the
+// message); with a fetcher, certificates those leave undecided are checked
+// against CRLs fetched from their HTTP distribution points, then OCSP. When
+// no revocation server answers the result is 14 (fail closed) unless
+// RevocationFailOpen=true.
 func (in *trustInputs) validator() func(*x509.Certificate, []*x509.Certificate, [][]byte, time.Time) smime.ChainVerdict {
 	return func(leaf *x509.Certificate, pool []*x509.Certificate, carried [][]byte, at time.Time) smime.ChainVerdict {
 		crls := append([]*x509.RevocationList(nil), in.crls...)
@@ -107,18 +172,42 @@ func (in *trustInputs) validator() func(*x509.Certificate, []*x509.Certificate, 
 				crls = append(crls, crl)
 			}
 		}
-		res, err := trust.Validate(leaf, trust.ValidateOptions{At: at, Anchors: in.anchors,
+		opts := trust.ValidateOptions{At: at, Anchors: in.anchors,
 			Intermediates: append(append([]*x509.Certificate(nil), in.intermediates...), pool...),
-			CRLs:          crls, CheckRevocation: len(crls) > 0})
-		if err != nil {
-			return smime.ChainVerdict{Code: 17, Reason: err.Error()}
+			CRLs:          crls, CheckRevocation: len(crls) > 0}
+		var res *trust.Result
+		var err error
+		var revocation string
+		if in.fetcher == nil || len(crls) > 0 {
+			res, err = trust.Validate(leaf, opts)
+			if err != nil {
+				return smime.ChainVerdict{Code: 17, Reason: err.Error()}
+			}
+			if len(crls) > 0 {
+				revocation = fmt.Sprintf("checked against %d CRL(s)", len(crls))
+			} else if in.ctx != nil {
+				revocation = "not checked: offline or DisableCRLCheck=true, and no CRL given (--crl) or carried in the message"
+			} else {
+				revocation = "not checked: no CRL given (--crl) or carried in the message"
+			}
 		}
-		v := smime.ChainVerdict{OK: res.Valid(), Code: res.Code, Reason: res.Reason, Chain: res.Chain}
-		if len(crls) > 0 {
-			v.Revocation = fmt.Sprintf("checked against %d CRL(s)", len(crls))
-		} else {
-			v.Revocation = "not checked: no CRL given (--crl) or carried in the message"
+		if in.fetcher != nil && (res == nil || res.Code == trust.CodeRevocationUnverified) {
+			ctx := in.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			r, rep, err := trust.ValidateOnline(ctx, leaf, opts, in.fetcher)
+			if err != nil {
+				return smime.ChainVerdict{Code: 17, Reason: err.Error()}
+			}
+			res = r
+			revocation = rep.String()
+			if res.Code == trust.CodeRevocationUnavailable && in.failOpen {
+				revocation += "; revocation NOT determined (" + res.Reason + "), accepted because RevocationFailOpen=true"
+				res = &trust.Result{Chain: res.Chain, Code: trust.CodeSuccess, Reason: "ok"}
+			}
 		}
+		v := smime.ChainVerdict{OK: res.Valid(), Code: res.Code, Reason: res.Reason, Chain: res.Chain, Revocation: revocation}
 		if !v.OK && v.Reason == "" {
 			v.Reason = statusNames[v.Code]
 		}

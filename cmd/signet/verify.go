@@ -52,6 +52,9 @@ make the message signed.`,
 			if err != nil {
 				return err
 			}
+			if err := tin.setFetcher(c.Context(), offline); err != nil {
+				return err
+			}
 			when := time.Now()
 			atSource := "now"
 			if at != "" {
@@ -110,7 +113,7 @@ make the message signed.`,
 	files.add(c, "write the signed inner message to `FILE` (only when every signature is valid)")
 	c.Flags().StringArrayVar(&trust, "trust", nil, "trust anchors `FILE` (PEM, DER or PKCS #7; repeatable; default: the data folder's trust collection and CA)")
 	c.Flags().StringArrayVar(&crls, "crl", nil, "revocation data: a CRL `FILE` (DER or PEM; repeatable); CRLs carried in the message count too")
-	c.Flags().BoolVar(&offline, "offline", false, "never fetch revocation data over the network (Signet does not fetch yet: this is the current behaviour)")
+	c.Flags().BoolVar(&offline, "offline", false, "never fetch CRLs or ask OCSP responders (privacy); revocation is then checked only against --crl files and CRLs in the message")
 	c.Flags().StringArrayVar(&certs, "certfile", nil, "extra intermediate certificates `FILE` (repeatable)")
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	c.Flags().StringVar(&at, "at", "", "validate certificates at this `TIME` (RFC 3339; default now)")
