@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"math/big"
 	"sort"
+	"sync"
 )
 
 // crlIndex is a sorted index of a CRL's entries by serial number, built once
@@ -41,4 +42,31 @@ func (ix *crlIndex) lookup(serial *big.Int) (*x509.RevocationListEntry, bool) {
 		return &es[ix.order[i]], true
 	}
 	return nil, false
+}
+
+// indexMinEntries is the CRL size from which lookups go through an index.
+const indexMinEntries = 1024
+
+// indexes keeps the indexes of recently used large CRLs; it is emptied when
+// it grows past maxIndexes, so a long-running process stays bounded.
+var (
+	indexMu sync.Mutex
+	indexes = map[*x509.RevocationList]*crlIndex{}
+)
+
+const maxIndexes = 64
+
+// indexFor returns the (cached) index of crl, or nil for an indirect CRL.
+func indexFor(crl *x509.RevocationList) *crlIndex {
+	indexMu.Lock()
+	defer indexMu.Unlock()
+	if ix, ok := indexes[crl]; ok {
+		return ix
+	}
+	if len(indexes) >= maxIndexes {
+		clear(indexes)
+	}
+	ix := newCRLIndex(crl)
+	indexes[crl] = ix
+	return ix
 }

@@ -86,3 +86,22 @@ func BenchmarkCRLLookup(b *testing.B) {
 		}
 	})
 }
+
+// TestLargeCRLLookupThroughIndex checks lookupEntryReason (the path the
+// validator takes) on a CRL large enough to be indexed: a listed serial is
+// revoked, others are not.
+func TestLargeCRLLookupThroughIndex(t *testing.T) {
+	crl, issuer := bigCRL(t, 5000)
+	for _, tc := range []struct {
+		serial int64
+		want   revStatus
+	}{{1000, revRevoked}, {5999, revRevoked}, {999, revGood}, {6000, revGood}} {
+		c := &x509.Certificate{SerialNumber: big.NewInt(tc.serial), RawIssuer: issuer.RawSubject}
+		if got, _ := lookupEntryReason(crl, c, idp{}); got != tc.want {
+			t.Errorf("serial %d: %v, want %v", tc.serial, got, tc.want)
+		}
+	}
+	if indexFor(crl) == nil {
+		t.Fatal("the large CRL was not indexed")
+	}
+}

@@ -507,6 +507,21 @@ func lookupEntryReason(crl *x509.RevocationList, c *x509.Certificate, scope idp)
 	entryIssuer := crl.RawIssuer
 	want := canonRawDN(c.RawIssuer)
 	cur := canonRawDN(entryIssuer)
+	// A large direct CRL is searched through its serial index.
+	if !scope.indirect && len(crl.RevokedCertificateEntries) >= indexMinEntries {
+		if ix := indexFor(crl); ix != nil {
+			e, ok := ix.lookup(c.SerialNumber)
+			if !ok || cur != want {
+				return revGood, 0
+			}
+			for _, x := range e.Extensions {
+				if x.Critical && !knownEntryExt[x.Id.String()] {
+					return revUnknown, 0
+				}
+			}
+			return revRevoked, e.ReasonCode
+		}
+	}
 	for _, e := range crl.RevokedCertificateEntries {
 		for _, x := range e.Extensions {
 			if x.Id.Equal(oidCertIssuer) && scope.indirect {
