@@ -353,3 +353,37 @@ func TestSignSeekableAndStreamedAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyAtSigningTime: a certificate that has expired since the mail
+// was signed validates at the claimed signing time when asked to, and the
+// report says which time was used.
+func TestVerifyAtSigningTime(t *testing.T) {
+	ca, err := testpki.NewCA("Signing-time CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	alice, err := ca.Issue("alice@example.org", testpki.P256, &testpki.Options{NotBefore: now.Add(-50 * time.Minute), NotAfter: now.Add(-10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedAt := now.Add(-30 * time.Minute).Truncate(time.Second)
+	var signed bytes.Buffer
+	s := &cms.Signer{Certificate: alice.Cert, Key: alice.Signer(), SigningTime: signedAt}
+	if err := Sign(&signed, strings.NewReader(plainMsg), nil, s); err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	v, err := Verify(nil, bytes.NewReader(signed.Bytes()), &VerifyOptions{Roots: roots})
+	if err != nil || v.OK() {
+		t.Fatalf("an expired certificate passed at the current time: %v", err)
+	}
+	v, err = Verify(nil, bytes.NewReader(signed.Bytes()), &VerifyOptions{Roots: roots, AtSigningTime: true})
+	if err != nil || !v.OK() {
+		t.Fatalf("at the signing time: %v %s", err, v.Reason())
+	}
+	if !v.Signers[0].ValidatedAt.Equal(signedAt) {
+		t.Fatalf("validated at %v, want the signing time %v", v.Signers[0].ValidatedAt, signedAt)
+	}
+}

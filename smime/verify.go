@@ -26,6 +26,12 @@ type VerifyOptions struct {
 	Intermediates []*x509.Certificate
 	// At is the time of validation; the current time when zero.
 	At time.Time
+	// AtSigningTime validates each signer's certificate at the signing
+	// time it claims (for old mail whose certificates have since expired),
+	// falling back to At when a signer states none. The signing time is
+	// the signer's own claim, not proven by a time-stamp authority; the
+	// report says which time was used.
+	AtSigningTime bool
 	// Validate, when set, judges each signer's certificate chain instead
 	// of crypto/x509 (which lacks policy processing and CRLs): the trust
 	// package's RFC 5280 validator. It gets the message's certificates and
@@ -64,6 +70,7 @@ type Signer struct {
 	ChainErr     string    `json:"chain_error,omitempty"`
 	Chain        []string  `json:"chain,omitempty"`
 	ChainCode    int       `json:"status"` // ValidateCert code: 1 success
+	ValidatedAt  time.Time `json:"validated_at"`
 	Revocation   string    `json:"revocation,omitempty"`
 	FromMatches  bool      `json:"from_matches"`
 	// FromNote explains FromMatches when the certificate names no address
@@ -206,7 +213,12 @@ func Verify(dst io.Writer, src io.Reader, opts *VerifyOptions) (*Verified, error
 		intermediates.AddCert(c)
 	}
 	for _, si := range sd.Signers {
-		s := judge(si, v.From, opts, intermediates, extra(sd, opts), sd.CRLs, at)
+		when := at
+		if opts.AtSigningTime && !si.SigningTime.IsZero() {
+			when = si.SigningTime
+		}
+		s := judge(si, v.From, opts, intermediates, extra(sd, opts), sd.CRLs, when)
+		s.ValidatedAt = when
 		for _, c := range cms.ParseCapabilities(si.SignedAttributes) {
 			s.Capabilities = append(s.Capabilities, c.String())
 		}

@@ -57,10 +57,13 @@ make the message signed.`,
 			}
 			when := time.Now()
 			atSource := "now"
-			if at != "" {
+			atSigning := at == "signing-time"
+			if atSigning {
+				atSource = "each signer's claimed signing time (now where none is claimed)"
+			} else if at != "" {
 				t, err := time.Parse(time.RFC3339, at)
 				if err != nil {
-					return usagef("--at: %v (want RFC 3339, e.g. 2026-01-31T12:00:00Z)", err)
+					return usagef("--at: %v (want RFC 3339, e.g. 2026-01-31T12:00:00Z, or signing-time)", err)
 				}
 				when, atSource = t, "--at"
 			}
@@ -77,7 +80,7 @@ make the message signed.`,
 				}
 				dst = out
 			}
-			v, err := smime.Verify(dst, in, &smime.VerifyOptions{Intermediates: extra, At: when, Validate: tin.validator()})
+			v, err := smime.Verify(dst, in, &smime.VerifyOptions{Intermediates: extra, At: when, Validate: tin.validator(), AtSigningTime: atSigning})
 			if err != nil {
 				if out != nil {
 					out.Abort()
@@ -116,7 +119,7 @@ make the message signed.`,
 	c.Flags().BoolVar(&offline, "offline", false, "never fetch CRLs or ask OCSP responders (privacy); revocation is then checked only against --crl files and CRLs in the message")
 	c.Flags().StringArrayVar(&certs, "certfile", nil, "extra intermediate certificates `FILE` (repeatable)")
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
-	c.Flags().StringVar(&at, "at", "", "validate certificates at this `TIME` (RFC 3339; default now)")
+	c.Flags().StringVar(&at, "at", "", "validate certificates at this `TIME` (RFC 3339; default now), or \"signing-time\": at each signer's claimed signing time, for old mail")
 	return c
 }
 
@@ -148,6 +151,9 @@ func printReport(w io.Writer, v *smime.Verified, atSource string) {
 			p("  chain:       trusted: %s", strings.Join(s.Chain, " <- "))
 		} else {
 			p("  chain:       NOT TRUSTED: %s", s.ChainErr)
+		}
+		if !s.ValidatedAt.Equal(v.At) && !s.ValidatedAt.IsZero() {
+			p("  checked at:  %s (the signing time the signer claims; not proven by a time-stamp)", s.ValidatedAt.UTC().Format(time.RFC3339))
 		}
 		if s.ChainCode != 0 {
 			p("  status:      %d %s", s.ChainCode, statusNames[s.ChainCode])
