@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -251,6 +252,11 @@ superseded, cessationOfOperation, certificateHold, privilegeWithdrawn.`,
 			defer svc.Store.Close()
 			done, err := svc.Revoke(c.Context(), serial, email, code)
 			if err != nil {
+				return err
+			}
+			// Fetched CRLs are cached until their nextUpdate; the
+			// organisation's own verifications must see this revocation now.
+			if err := os.RemoveAll(filepath.Join(dataDir, "crl-cache")); err != nil {
 				return err
 			}
 			for _, r := range done {

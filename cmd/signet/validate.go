@@ -33,7 +33,10 @@ type trustInputs struct {
 	// DisableCRLCheck=true) checks only the CRLs at hand.
 	fetcher  *trust.Fetcher
 	failOpen bool // RevocationFailOpen: accept when no revocation server answers
-	ctx      context.Context
+	// failClosedOffline: --offline with RevocationFailOpen=false, so an
+	// unchecked revocation fails (16).
+	failClosedOffline bool
+	ctx               context.Context
 }
 
 // fetchCache is the process's revocation cache, shared by every validation.
@@ -71,14 +74,16 @@ func revocationSettings(ctx context.Context) (map[string]string, error) {
 // organisation set DisableCRLCheck=true.
 func (in *trustInputs) setFetcher(ctx context.Context, offline bool) error {
 	in.ctx = ctx
-	if offline {
-		return nil
-	}
 	set, err := revocationSettings(ctx)
 	if err != nil {
 		return err
 	}
-	if set["DisableCRLCheck"] == "true" {
+	in.failOpen = set["RevocationFailOpen"] == "true"
+	// --offline is a choice for privacy: with RevocationFailOpen=false the
+	// unchecked revocation then fails the validation (16). DisableCRLCheck
+	// is the organisation's choice not to check at all.
+	in.failClosedOffline = offline && !in.failOpen
+	if offline || set["DisableCRLCheck"] == "true" {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, dbName)); err == nil && fetchCache.Dir == "" {
@@ -88,7 +93,6 @@ func (in *trustInputs) setFetcher(ctx context.Context, offline bool) error {
 	all, _ := strconv.Atoi(set["CRLRetrievalTimeout"])
 	in.fetcher = &trust.Fetcher{ConnectionTimeout: time.Duration(conn) * time.Second,
 		RetrievalTimeout: time.Duration(all) * time.Second, Cache: fetchCache, MaxCRLSize: trust.DefaultMaxCRLSize}
-	in.failOpen = set["RevocationFailOpen"] == "true"
 	return nil
 }
 
@@ -185,6 +189,10 @@ func (in *trustInputs) validator() func(*x509.Certificate, []*x509.Certificate, 
 			}
 			if len(crls) > 0 {
 				revocation = fmt.Sprintf("checked against %d CRL(s)", len(crls))
+			} else if in.failClosedOffline && res.Valid() {
+				res = &trust.Result{Chain: res.Chain, Code: trust.CodeRevocationUnverified,
+					Reason: "revocation not checked (--offline) and RevocationFailOpen=false"}
+				revocation = "not checked: offline, and RevocationFailOpen=false"
 			} else if in.ctx != nil {
 				revocation = "not checked: offline or DisableCRLCheck=true, and no CRL given (--crl) or carried in the message"
 			} else {
