@@ -49,6 +49,8 @@ type ChainVerdict struct {
 	Chain  []*x509.Certificate
 	// Revocation says how revocation was checked ("CRL", "not checked: …").
 	Revocation string
+	// Weak lists weak algorithms or keys in the chain's certificates.
+	Weak []string
 }
 
 // MaxSignatureSize bounds the signature part of a multipart/signed message.
@@ -452,6 +454,7 @@ func judge(si *cms.SignerInfo, from string, opts *VerifyOptions, intermediates *
 	if opts.Validate != nil {
 		v := opts.Validate(c, pool, crls, at)
 		s.ChainOK, s.ChainCode, s.Revocation = v.OK, v.Code, v.Revocation
+		s.Weak = append(s.Weak, v.Weak...)
 		if !v.OK {
 			s.ChainErr = v.Reason
 		}

@@ -77,6 +77,9 @@ ValidateCert code and exits 0 only for 1 (success).`,
 			if v.Revocation != "" {
 				fmt.Fprintf(w, "revocation:   %s\n", v.Revocation)
 			}
+			if len(v.Weak) > 0 {
+				fmt.Fprintf(w, "weak:         %s\n", strings.Join(v.Weak, "; "))
+			}
 			fmt.Fprintf(w, "status: %d %s\n", code, statusNames[code])
 			if code != 1 {
 				return failure{fmt.Sprintf("status %d %s: %s", code, statusNames[code], reason)}

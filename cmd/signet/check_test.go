@@ -36,3 +36,27 @@ func TestCertCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyThunderbirdAtSigningDate: the MimeKit Thunderbird message's
+// StartCom chain (SHA-1, expired since 2017) validates at 2013-11-02 with
+// Signet's own path validation, and every SHA-1 signature is reported weak.
+func TestVerifyThunderbirdAtSigningDate(t *testing.T) {
+	dir := shareddata.Path(t, "mimekit-smime")
+	p := func(n string) string { return filepath.Join(dir, n) }
+	code, out, errs := runCLI(t, nil, "verify", "--trust", p("StartComCertificationAuthority.crt"),
+		"--certfile", p("StartComClass1PrimaryIntermediateClientCA.crt"), "--at", "2013-11-02T00:00:00Z",
+		"--offline", "--in", p("thunderbird-signed.txt"))
+	if code != 0 || !strings.Contains(out, "result:        GOOD") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	for _, w := range []string{"digest sha1", `"fejj@gnome.org" signed with SHA1-RSA`, `"StartCom Class 1 Primary Intermediate Client CA" signed with SHA1-RSA`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("report lacks weak %q:\n%s", w, out)
+		}
+	}
+	// At the current time the chain has expired.
+	if code, _, _ := runCLI(t, nil, "verify", "--trust", p("StartComCertificationAuthority.crt"),
+		"--certfile", p("StartComClass1PrimaryIntermediateClientCA.crt"), "--offline", "--in", p("thunderbird-signed.txt")); code != 1 {
+		t.Fatal("an expired chain verified at the current time")
+	}
+}

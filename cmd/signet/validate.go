@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -215,7 +216,8 @@ func (in *trustInputs) validator() func(*x509.Certificate, []*x509.Certificate, 
 				res = &trust.Result{Chain: res.Chain, Code: trust.CodeSuccess, Reason: "ok"}
 			}
 		}
-		v := smime.ChainVerdict{OK: res.Valid(), Code: res.Code, Reason: res.Reason, Chain: res.Chain, Revocation: revocation}
+		v := smime.ChainVerdict{OK: res.Valid(), Code: res.Code, Reason: res.Reason, Chain: res.Chain, Revocation: revocation,
+			Weak: weakInChain(res.Chain)}
 		if !v.OK && v.Reason == "" {
 			v.Reason = statusNames[v.Code]
 		}
@@ -257,4 +259,22 @@ func dataFolderTrust(ctx context.Context) func() (*store.CAInfo, []store.TrustCe
 		}
 		return info, coll, cas, nil
 	}
+}
+
+// weakInChain names weak signature algorithms and small RSA keys among the
+// certificates of a chain (the anchor's self-signature does not count).
+func weakInChain(chain []*x509.Certificate) []string {
+	var out []string
+	for i, c := range chain {
+		if i < len(chain)-1 {
+			switch c.SignatureAlgorithm {
+			case x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+				out = append(out, fmt.Sprintf("certificate %q signed with %v", c.Subject.CommonName, c.SignatureAlgorithm))
+			}
+		}
+		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+			out = append(out, fmt.Sprintf("certificate %q has an RSA key of %d bits", c.Subject.CommonName, k.N.BitLen()))
+		}
+	}
+	return out
 }
