@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/signet-smime/signet/cms"
 	"github.com/signet-smime/signet/internal/keyfile"
@@ -39,11 +40,20 @@ ECDH (RFC 5753), X25519 recipients by RFC 8418.`,
 			if err != nil {
 				return usageError{err}
 			}
+			onSend, err := checkOnSend(c.Context())
+			if err != nil {
+				return err
+			}
 			var rs []cms.Recipient
 			for _, f := range to {
 				certs, err := keyfile.LoadCertificates(f)
 				if err != nil {
 					return err
+				}
+				if onSend != nil {
+					if err := onSend(certs[0], certs[1:]); err != nil {
+						return fmt.Errorf("%s: %w", f, err)
+					}
 				}
 				r, err := cms.NewRecipient(certs[0], &cms.RecipientOptions{OAEP: oaep, SubjectKeyID: useSKI})
 				if err != nil {

@@ -64,3 +64,30 @@ func TestCAIssueCSR(t *testing.T) {
 		t.Fatal("Signet claims to hold the key of a CSR certificate")
 	}
 }
+
+// TestCheckCRLOnSend: with CheckCRLOnSend on, encrypt refuses a recipient
+// whose revocation cannot be determined (the CA's responder is unreachable:
+// fail closed on send), and encrypts again once the setting is off.
+func TestCheckCRLOnSend(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, errs := runCLI(t, nil, "--data", data, "init", "--org", "Example Org", "--domain", "example.org",
+		"--public-url", "http://127.0.0.1:1"); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	if code, _, errs := runCLI(t, nil, "--data", data, "ca", "issue", "--email", "bob@example.org", "--usage", "both"); code != 0 {
+		t.Fatalf("issue: %s", errs)
+	}
+	bob := filepath.Join(dir, "bob.pem")
+	runCLI(t, nil, "--data", data, "cert", "export", "--email", "bob@example.org", "--pem", bob)
+	runCLI(t, nil, "--data", data, "config", "set", "CRLConnectionTimeout", "1")
+	msg := []byte("From: alice@example.org\r\nTo: bob@example.org\r\nSubject: s\r\n\r\nhi\r\n")
+	if code, _, errs := runCLI(t, msg, "--data", data, "encrypt", "--to", bob); code != 0 {
+		t.Fatalf("encrypt with CheckCRLOnSend off: %s", errs)
+	}
+	runCLI(t, nil, "--data", data, "config", "set", "CheckCRLOnSend", "true")
+	code, out, errs := runCLI(t, msg, "--data", data, "encrypt", "--to", bob)
+	if code != 1 || out != "" || !strings.Contains(errs, "CheckCRLOnSend") || !strings.Contains(errs, "status 14") {
+		t.Fatalf("encrypt with CheckCRLOnSend on and no responder: exit %d, %d bytes out\n%s", code, len(out), errs)
+	}
+}

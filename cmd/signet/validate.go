@@ -278,3 +278,29 @@ func weakInChain(chain []*x509.Certificate) []string {
 	}
 	return out
 }
+
+// checkOnSend returns, when the organisation's CheckCRLOnSend setting is
+// on, a check that refuses a recipient certificate unless it validates with
+// its revocation status determined (fail closed, whatever
+// RevocationFailOpen says); nil when the setting is off.
+func checkOnSend(ctx context.Context) (func(cert *x509.Certificate, extra []*x509.Certificate) error, error) {
+	set, err := revocationSettings(ctx)
+	if err != nil || set["CheckCRLOnSend"] != "true" {
+		return nil, err
+	}
+	tin, err := readTrust(nil, nil, dataFolderTrust(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if err := tin.setFetcher(ctx, false); err != nil {
+		return nil, err
+	}
+	tin.failOpen = false
+	return func(cert *x509.Certificate, extra []*x509.Certificate) error {
+		code, reason, _ := checkCertificate(cert, extra, tin, "", "encrypt", time.Now())
+		if code != trust.CodeSuccess {
+			return fmt.Errorf("recipient certificate refused (CheckCRLOnSend): status %d %s: %s", code, statusNames[code], reason)
+		}
+		return nil
+	}, nil
+}
