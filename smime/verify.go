@@ -446,7 +446,7 @@ func judge(si *cms.SignerInfo, from string, opts *VerifyOptions, intermediates *
 		s.ChainCode = 6
 		return s
 	}
-	if !emailEKU(c) {
+	if !EmailProtectionAllowed(c) {
 		s.ChainErr = "the certificate's extended key usage does not include emailProtection"
 		s.ChainCode = 9
 		return s
@@ -486,9 +486,10 @@ func judge(si *cms.SignerInfo, from string, opts *VerifyOptions, intermediates *
 	return s
 }
 
-// emailEKU reports whether a certificate may protect e-mail: no extended
-// key usage (any purpose, RFC 5280), emailProtection or anyExtendedKeyUsage.
-func emailEKU(c *x509.Certificate) bool {
+// EmailProtectionAllowed reports whether a certificate may protect e-mail:
+// no extended key usage (any purpose, RFC 5280), emailProtection or
+// anyExtendedKeyUsage.
+func EmailProtectionAllowed(c *x509.Certificate) bool {
 	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
 		return true
 	}

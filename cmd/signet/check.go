@@ -109,21 +109,9 @@ func checkCertificate(leaf *x509.Certificate, extra []*x509.Certificate, tin *tr
 	case usage == "encrypt" && ku != 0 && ku&(x509.KeyUsageKeyEncipherment|x509.KeyUsageKeyAgreement) == 0:
 		return 9, "the key usage does not allow encryption", smime.ChainVerdict{}
 	}
-	if !smimeEKU(leaf) {
+	if !smime.EmailProtectionAllowed(leaf) {
 		return 9, "the extended key usage does not include emailProtection", smime.ChainVerdict{}
 	}
 	v := tin.validator()(leaf, extra, nil, at)
 	return v.Code, v.Reason, v
-}
-
-func smimeEKU(c *x509.Certificate) bool {
-	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
-		return true
-	}
-	for _, u := range c.ExtKeyUsage {
-		if u == x509.ExtKeyUsageEmailProtection || u == x509.ExtKeyUsageAny {
-			return true
-		}
-	}
-	return false
 }
