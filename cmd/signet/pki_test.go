@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signet-smime/signet/directory"
 	"github.com/signet-smime/signet/internal/keyfile"
 )
 
@@ -89,5 +90,26 @@ func TestCheckCRLOnSend(t *testing.T) {
 	code, out, errs := runCLI(t, msg, "--data", data, "encrypt", "--to", bob)
 	if code != 1 || out != "" || !strings.Contains(errs, "CheckCRLOnSend") || !strings.Contains(errs, "status 14") {
 		t.Fatalf("encrypt with CheckCRLOnSend on and no responder: exit %d, %d bytes out\n%s", code, len(out), errs)
+	}
+}
+
+func TestDirectorySMIMEA(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, errs := runCLI(t, nil, "--data", data, "init", "--org", "Example Org", "--domain", "example.org"); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	runCLI(t, nil, "--data", data, "ca", "issue", "--email", "bob@example.org")                      // pair: has an encryption cert
+	runCLI(t, nil, "--data", data, "ca", "issue", "--email", "carol@example.org", "--usage", "sign") // signing only
+	code, out, errs := runCLI(t, nil, "--data", data, "directory", "smimea", "--ttl", "600")
+	if code != 0 {
+		t.Fatalf("smimea: %s", errs)
+	}
+	bob, _ := directory.OwnerName("bob@example.org")
+	if !strings.Contains(out, bob+" 600 IN SMIMEA 3 0 0 ") {
+		t.Fatalf("no record for bob:\n%s", out)
+	}
+	if !strings.Contains(out, "; carol@example.org: no valid encryption certificate") {
+		t.Fatalf("carol not reported:\n%s", out)
 	}
 }
