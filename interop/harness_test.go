@@ -61,23 +61,7 @@ type result struct {
 // run runs a command in dir with optional stdin and returns its result.
 func run(t testing.TB, dir string, stdin []byte, name string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{out.Bytes(), errb.Bytes(), code}
+	return runEnv(t, dir, nil, stdin, name, args...)
 }
 
 // mustRun runs a command and fails the test unless it exits 0.

@@ -127,7 +127,9 @@ func runEnv(t testing.TB, dir string, env []string, stdin []byte, name string, a
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -610,17 +612,27 @@ func lastLines(b []byte, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// serve starts `signet serve` on the org's port; it is stopped at cleanup.
-// It returns the file that receives the server's standard error.
+// serve starts `signet serve` on the organisation's port, waits until it
+// answers /healthz, and stops it when the test ends. It returns the file
+// that collects the server's standard error.
 func (o *org) serve(t *testing.T) string {
 	t.Helper()
-	errFile := filepath.Join(t.TempDir(), "serve.stderr")
+	_, errFile := o.startServe(t)
+	return errFile
+}
+
+// startServe starts `signet serve` on the organisation's port and waits
+// until it answers /healthz. It returns a function that stops the server
+// (also called when the test ends) and the file that collects its
+// standard error.
+func (o *org) startServe(t *testing.T) (stop func(), errFile string) {
+	t.Helper()
+	errFile = filepath.Join(t.TempDir(), "serve.stderr")
 	f, err := os.Create(errFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", o.port)
-	cmd := exec.Command(signetBin, "--data", o.data, "serve", "--http", addr)
+	cmd := exec.Command(signetBin, "--data", o.data, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", o.port))
 	cmd.Dir = o.dir
 	cmd.Env = append(append(os.Environ(), "SIGNET_PASSPHRASE="), o.env...)
 	cmd.Stdout, cmd.Stderr = f, f
@@ -629,21 +641,28 @@ func (o *org) serve(t *testing.T) string {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait(); f.Close() }()
-	t.Cleanup(func() {
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cmd.Process.Kill()
 		<-done
-	})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(o.url() + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return errFile
+				return stop, errFile
 			}
 		}
 		select {
 		case err := <-done:
+			stopped = true
 			b, _ := os.ReadFile(errFile)
 			t.Fatalf("signet serve exited: %v\n%s", err, b)
 		case <-time.After(50 * time.Millisecond):

@@ -13,66 +13,11 @@ package interop
 
 import (
 	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
-
-// serveStoppable starts `signet serve` on the org's port and returns a
-// function that stops it (also called at cleanup).
-func (o *org) serveStoppable(t *testing.T) (stop func()) {
-	t.Helper()
-	errFile := filepath.Join(t.TempDir(), "serve.stderr")
-	f, err := os.Create(errFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(signetBin, "--data", o.data, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", o.port))
-	cmd.Dir = o.dir
-	cmd.Env = append(append(os.Environ(), "SIGNET_PASSPHRASE="), o.env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); f.Close() }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cmd.Process.Kill()
-		<-done
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(o.url() + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return stop
-			}
-		}
-		select {
-		case err := <-done:
-			stopped = true
-			b, _ := os.ReadFile(errFile)
-			t.Fatalf("signet serve exited: %v\n%s", err, b)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(errFile)
-			t.Fatalf("signet serve did not answer /healthz within 15s\n%s", b)
-		}
-	}
-}
 
 var statusLine = regexp.MustCompile(`status:\s+(\d+)`)
 
@@ -141,7 +86,7 @@ func TestRevocationEndToEnd(t *testing.T) {
 		return signet(t, o.dir, nil, args...)
 	}
 
-	stop := o.serveStoppable(t)
+	stop, _ := o.startServe(t)
 
 	t.Run("verify-good", func(t *testing.T) {
 		r := verifyFresh(t)
