@@ -248,3 +248,14 @@ func (s *Service) KeyCustody(ctx context.Context) (string, error) {
 	}
 	return v, nil
 }
+
+// Close releases the store and, when one is attached, the PKCS #11 token.
+func (s *Service) Close() error {
+	err := s.Store.Close()
+	if s.Token != nil {
+		if terr := s.Token.Close(); err == nil {
+			err = terr
+		}
+	}
+	return err
+}

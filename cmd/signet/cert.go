@@ -69,7 +69,7 @@ func newCertListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			cs, err := svc.Store.ListCertificates(c.Context(), store.CertFilter{Email: email, IncludeRevoked: all})
 			if err != nil {
 				return err
@@ -138,7 +138,7 @@ and is then deleted from the data folder.`,
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			sc, cert, err := svc.Find(c.Context(), email, usage)
 			if err != nil {
 				return err
@@ -213,7 +213,7 @@ like Signet's own, so the identity can sign and decrypt.`,
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			data, err := os.ReadFile(args[0])
 			if err != nil {
 				return err

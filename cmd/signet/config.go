@@ -74,7 +74,7 @@ func newConfigCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			names := sortedSettings()
 			if len(args) == 1 {
 				name, err := settingName(args[0])
@@ -109,7 +109,7 @@ func newConfigCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			return svc.Store.SetSetting(c.Context(), name, args[1], svc.Actor)
 		},
 	})

@@ -33,7 +33,7 @@ Sign the zone with DNSSEC: correspondents must trust only validated answers.`,
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			users, err := svc.Store.ListUsers(c.Context(), store.UserFilter{Status: store.UserActive})
 			if err != nil {
 				return err

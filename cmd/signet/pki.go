@@ -49,7 +49,7 @@ certificate, so choose it for good.`,
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			var info *store.CAInfo
 			if tokenSpec != "" {
 				if err := attachToken(svc, tokenSpec); err != nil {
@@ -93,7 +93,7 @@ func newCAShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			info, root, iss, err := svc.CA(c.Context())
 			if err != nil {
 				return err
@@ -133,7 +133,7 @@ func newCAExportCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			_, root, iss, err := svc.CA(c.Context())
 			if err != nil {
 				return err
@@ -178,7 +178,7 @@ and is then deleted; encryption keys are always kept (escrowed).`,
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			var issued []pki.Issued
 			if csrFile != "" {
 				csr, err := keyfile.LoadCSR(csrFile)
@@ -249,7 +249,7 @@ superseded, cessationOfOperation, certificateHold, privilegeWithdrawn.`,
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			done, err := svc.Revoke(c.Context(), serial, email, code)
 			if err != nil {
 				return err
@@ -280,7 +280,7 @@ func newCACRLCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			der, _, err := svc.CRL(c.Context())
 			if err != nil {
 				return err

@@ -47,7 +47,7 @@ HTTP (--http, default 127.0.0.1:8080):
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			h, err := newPKIHandler(ctx, svc)
 			if err != nil {
 				return err

@@ -86,7 +86,7 @@ one whose issuer is, an intermediate.`,
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			stored, err := svc.Store.ListTrustCerts(c.Context())
 			if err != nil {
 				return err
@@ -183,7 +183,7 @@ func newTrustListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			tcs, err := svc.Store.ListTrustCerts(c.Context())
 			if err != nil {
 				return err
@@ -237,7 +237,7 @@ func newTrustRemoveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			tcs, err := svc.Store.ListTrustCerts(c.Context())
 			if err != nil {
 				return err
@@ -293,7 +293,7 @@ func newTrustExportCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer svc.Store.Close()
+			defer svc.Close()
 			tcs, err := svc.Store.ListTrustCerts(c.Context())
 			if err != nil {
 				return err
