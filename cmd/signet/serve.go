@@ -92,7 +92,7 @@ func openOrCreateTrial(ctx context.Context, c *cobra.Command, addr string) (*pki
 		host = "localhost" + host
 	}
 	if _, err := svc.Init(ctx, pki.InitOptions{Org: "Signet Trial", Domains: []string{"example.org"}, PublicURL: "http://" + host}); err != nil {
-		svc.Store.Close()
+		svc.Close()
 		return nil, err
 	}
 	fmt.Fprintf(c.ErrOrStderr(), `signet: this is a TRIAL organisation ("Signet Trial", example.org) in %s.
