@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Signet's whole test suite on a fresh machine: installs the peer tools
 # the interop tests need (with apt-get, when missing: OpenSSL, GnuPG gpgsm,
-# NSS tools, SoftHSM2 for the PKCS #11 tests), then checks formatting,
+# NSS tools, SoftHSM2 for the PKCS #11 tests, OpenLDAP slapd and
+# ldap-utils, GnuPG dirmngr), then checks formatting,
 # go vet and staticcheck, and runs `go test ./...` (unit, corpus, fuzz-seed
 # and interop tests against OpenSSL, GnuPG gpgsm and NSS cmsutil).
 #
@@ -22,10 +23,14 @@ declare -A need=(
   [certutil]=libnss3-tools
   [pk12util]=libnss3-tools
   [softhsm2-util]=softhsm2
+  [slapd]=slapd
+  [slapadd]=slapd
+  [ldapsearch]=ldap-utils
+  [dirmngr]=dirmngr
 )
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${need[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -135,7 +135,7 @@ func (s *Service) Import(ctx context.Context, cert *x509.Certificate, key crypto
 			return err
 		}
 	}
-	if err := s.putCert(ctx, cert, usageOf(cert), "", keyID, true, ""); err != nil {
+	if err := s.putCert(ctx, cert, usageOf(cert), "", keyID, true, "", store.SourceImported); err != nil {
 		if keyID != "" {
 			if derr := s.Store.DeleteKey(ctx, keyID, s.Actor); derr != nil {
 				return fmt.Errorf("%w (and removing its key failed: %v)", err, derr)

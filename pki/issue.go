@@ -112,7 +112,7 @@ func (s *Service) Issue(ctx context.Context, o IssueOptions) ([]Issued, error) {
 		if err := s.putKey(ctx, keyID, key, o.Name); err != nil {
 			return nil, err
 		}
-		if err := s.putCert(ctx, cert, string(p.usage), o.Profile, keyID, false, info.IssuingFingerprint); err != nil {
+		if err := s.putCert(ctx, cert, string(p.usage), o.Profile, keyID, false, info.IssuingFingerprint, store.SourceIssued); err != nil {
 			return nil, err
 		}
 		out = append(out, Issued{Cert: cert, Usage: string(p.usage), Kept: true})
@@ -165,7 +165,7 @@ func (s *Service) IssueCSR(ctx context.Context, o IssueOptions, csr *x509.Certif
 	if err != nil {
 		return nil, err
 	}
-	if err := s.putCert(ctx, cert, o.Usage, o.Profile, "", false, info.IssuingFingerprint); err != nil {
+	if err := s.putCert(ctx, cert, o.Usage, o.Profile, "", false, info.IssuingFingerprint, store.SourceIssued); err != nil {
 		return nil, err
 	}
 	if err := s.recordUser(ctx, o.Email, o.Name); err != nil {

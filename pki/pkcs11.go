@@ -93,10 +93,10 @@ func (s *Service) InitWithToken(ctx context.Context, o InitOptions, tok *keystor
 			return nil, err
 		}
 	}
-	if err := s.putCert(ctx, root, store.UsageCARoot, "", RootKeyID, false, ""); err != nil {
+	if err := s.putCert(ctx, root, store.UsageCARoot, "", RootKeyID, false, "", store.SourceIssued); err != nil {
 		return nil, err
 	}
-	if err := s.putCert(ctx, iss, store.UsageCAIssuing, "", IssuingKeyID, false, Fingerprint(root)); err != nil {
+	if err := s.putCert(ctx, iss, store.UsageCAIssuing, "", IssuingKeyID, false, Fingerprint(root), store.SourceIssued); err != nil {
 		return nil, err
 	}
 	if err := s.Store.SetSetting(ctx, SettingPKCS11Token, tok.Config().String(), s.Actor); err != nil {

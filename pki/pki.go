@@ -102,10 +102,10 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (*store.CAInfo, error
 	if err := s.putKey(ctx, IssuingKeyID, issKey, "issuing CA"); err != nil {
 		return nil, err
 	}
-	if err := s.putCert(ctx, root, store.UsageCARoot, "", RootKeyID, false, ""); err != nil {
+	if err := s.putCert(ctx, root, store.UsageCARoot, "", RootKeyID, false, "", store.SourceIssued); err != nil {
 		return nil, err
 	}
-	if err := s.putCert(ctx, iss, store.UsageCAIssuing, "", IssuingKeyID, false, Fingerprint(root)); err != nil {
+	if err := s.putCert(ctx, iss, store.UsageCAIssuing, "", IssuingKeyID, false, Fingerprint(root), store.SourceIssued); err != nil {
 		return nil, err
 	}
 	info := store.CAInfo{RootFingerprint: Fingerprint(root), IssuingFingerprint: Fingerprint(iss),
@@ -197,7 +197,7 @@ func (s *Service) key(ctx context.Context, id string) (crypto.PrivateKey, error)
 	return s.Master.Open(id, &keystore.Sealed{Algorithm: k.Algorithm, Blob: k.Sealed, WrappedKey: k.Wrapped})
 }
 
-func (s *Service) putCert(ctx context.Context, c *x509.Certificate, usage, profile, keyID string, third bool, issuerFP string) error {
+func (s *Service) putCert(ctx context.Context, c *x509.Certificate, usage, profile, keyID string, third bool, issuerFP, source string) error {
 	emails := smime.CertificateEmails(c)
 	primary := ""
 	if len(emails) > 0 {
@@ -206,7 +206,7 @@ func (s *Service) putCert(ctx context.Context, c *x509.Certificate, usage, profi
 	return s.Store.PutCertificate(ctx, store.Certificate{
 		Serial: hex.EncodeToString(c.SerialNumber.Bytes()), Issuer: c.Issuer.String(), Subject: c.Subject.String(),
 		Email: primary, Emails: emails, Usage: usage, Profile: profile, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
-		DER: c.Raw, KeyID: keyID, ThirdParty: third, IssuerFingerprint: issuerFP, CreatedAt: s.now(),
+		DER: c.Raw, KeyID: keyID, ThirdParty: third, IssuerFingerprint: issuerFP, Source: source, CreatedAt: s.now(),
 	}, s.Actor)
 }
 

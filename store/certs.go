@@ -81,6 +81,11 @@ func normCertificate(c Certificate) (Certificate, error) {
 	if c.NotBefore.IsZero() || c.NotAfter.IsZero() || !c.NotAfter.After(c.NotBefore) {
 		return c, fmt.Errorf("%w: validity %v to %v", ErrInvalid, c.NotBefore, c.NotAfter)
 	}
+	switch c.Source {
+	case "", SourceIssued, SourceImported, SourceContact, SourceHarvested, SourceSynced:
+	default:
+		return c, fmt.Errorf("%w: certificate source %q", ErrInvalid, c.Source)
+	}
 	switch c.Status {
 	case "", StatusValid:
 		c.Status, c.RevokedAt, c.RevocationReason = StatusValid, time.Time{}, 0
@@ -154,11 +159,11 @@ func (s *sqlStore) PutCertificate(ctx context.Context, c Certificate, actor stri
 		}
 		if _, err := r.exec(ctx, `INSERT INTO certificates (fingerprint, serial, issuer, subject, email, emails,
 			cert_usage, profile, not_before, not_after, der, key_id, third_party, status, revoked_at,
-			revocation_reason, issuer_fingerprint, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			revocation_reason, issuer_fingerprint, created_at, source)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Fingerprint, c.Serial, c.Issuer, c.Subject, c.Email, string(emails),
 			c.Usage, c.Profile, c.NotBefore.Unix(), c.NotAfter.Unix(), c.DER, keyID, b2i(c.ThirdParty),
-			c.Status, revokedAt, c.RevocationReason, c.IssuerFingerprint, c.CreatedAt.Unix()); err != nil {
+			c.Status, revokedAt, c.RevocationReason, c.IssuerFingerprint, c.CreatedAt.Unix(), c.Source); err != nil {
 			if r.d.isUnique(err) {
 				return fmt.Errorf("%w: %v", ErrExists, err)
 			}
@@ -171,14 +176,14 @@ func (s *sqlStore) PutCertificate(ctx context.Context, c Certificate, actor stri
 			}
 		}
 		return r.audit(ctx, AuditEntry{Actor: actor, Action: ActionCertificatePut, Subject: c.Fingerprint,
-			Detail: fmt.Sprintf("serial=%s email=%s usage=%s third_party=%t subject=%q",
-				c.Serial, c.Email, c.Usage, c.ThirdParty, c.Subject)})
+			Detail: fmt.Sprintf("serial=%s email=%s usage=%s third_party=%t source=%s subject=%q",
+				c.Serial, c.Email, c.Usage, c.ThirdParty, c.Source, c.Subject)})
 	})
 }
 
 const certColumns = `fingerprint, serial, issuer, subject, email, emails, cert_usage, profile,
 	not_before, not_after, der, key_id, third_party, status, revoked_at, revocation_reason,
-	issuer_fingerprint, created_at`
+	issuer_fingerprint, created_at, source`
 
 func scanCert(sc interface{ Scan(...any) error }) (*Certificate, error) {
 	var c Certificate
@@ -189,7 +194,7 @@ func scanCert(sc interface{ Scan(...any) error }) (*Certificate, error) {
 	var revoked sql.NullInt64
 	if err := sc.Scan(&c.Fingerprint, &c.Serial, &c.Issuer, &c.Subject, &c.Email, &emails, &c.Usage,
 		&c.Profile, &nb, &na, &c.DER, &keyID, &third, &c.Status, &revoked, &c.RevocationReason,
-		&c.IssuerFingerprint, &created); err != nil {
+		&c.IssuerFingerprint, &created, &c.Source); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(emails), &c.Emails); err != nil {
@@ -268,6 +273,10 @@ func (s *sqlStore) ListCertificates(ctx context.Context, f CertFilter) ([]Certif
 	if f.ThirdParty != nil {
 		q += ` AND third_party = ?`
 		args = append(args, b2i(*f.ThirdParty))
+	}
+	if f.Source != "" {
+		q += ` AND source = ?`
+		args = append(args, f.Source)
 	}
 	q += ` ORDER BY email, not_before, fingerprint`
 	rows, err := s.read().query(ctx, q, args...)

@@ -123,6 +123,33 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX trust_certs_not_after ON trust_certs (not_after)`,
 	}},
+	{5, []string{
+		// The directory: recipients of three kinds, their alias addresses,
+		// group members, where each certificate came from, and the accounts
+		// admin tools bind with to the LDAP server.
+		`ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'mailbox'
+			CHECK (kind IN ('mailbox', 'contact', 'group'))`,
+		`ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE users ADD COLUMN external_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE users ADD COLUMN pref_sign TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE users ADD COLUMN pref_encrypt TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE aliases (
+			address TEXT PRIMARY KEY,
+			email   TEXT NOT NULL REFERENCES users (email)
+		)`,
+		`CREATE INDEX aliases_email ON aliases (email)`,
+		`CREATE TABLE group_members (
+			group_email TEXT NOT NULL REFERENCES users (email),
+			member      TEXT NOT NULL,
+			PRIMARY KEY (group_email, member)
+		)`,
+		`ALTER TABLE certificates ADD COLUMN source TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE directory_accounts (
+			name          TEXT PRIMARY KEY,
+			password_hash TEXT NOT NULL,
+			created_at    BIGINT NOT NULL
+		)`,
+	}},
 }
 
 // latestVersion is the schema version this build writes.

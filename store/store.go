@@ -86,6 +86,23 @@ const (
 	StatusRevoked = "revoked"
 )
 
+// Recipient kinds, for [User].Kind.
+const (
+	KindMailbox = "mailbox" // one of the organisation's mailboxes (the default)
+	KindContact = "contact" // an external correspondent, with the certificates imported for it
+	KindGroup   = "group"   // a distribution list: its members are addresses (see SetGroupMembers)
+)
+
+// Certificate sources, for [Certificate].Source: where a certificate came
+// from. Certificates stored before the directory existed have "".
+const (
+	SourceIssued    = "issued"    // issued by Signet's CA
+	SourceImported  = "imported"  // imported with its key (cert import, PKCS #12)
+	SourceContact   = "contact"   // added for an external contact (contact add)
+	SourceHarvested = "harvested" // taken from a validly signed message
+	SourceSynced    = "synced"    // read from an upstream directory (directory sync)
+)
+
 // User statuses, for [User].Status.
 const (
 	UserActive   = "active"
@@ -113,6 +130,11 @@ const (
 	ActionUserDelete        = "user.delete"
 	ActionTrustPut          = "trust.put"
 	ActionTrustDelete       = "trust.delete"
+	ActionAliasesSet        = "user.aliases"
+	ActionMembersSet        = "group.members"
+	ActionPreferredSet      = "user.preferred"
+	ActionAccountPut        = "directory-account.put"
+	ActionAccountDelete     = "directory-account.delete"
 )
 
 // Store is everything Signet keeps. Implementations must be safe for
@@ -168,11 +190,13 @@ type Store interface {
 	// new value; ErrNotInitialized if there is no CA.
 	NextCRLNumber(ctx context.Context, actor string) (int64, error)
 
-	// PutUser creates a user or updates an existing one's display name and
-	// status. The address is lower-cased and must have one @ with text on
-	// both sides and no spaces (ErrInvalid otherwise). An empty Status means
-	// UserActive for a new user and leaves an existing user's status as it
-	// is. CreatedAt is kept on update (now if zero on insert); UpdatedAt is
+	// PutUser creates a user or updates an existing one's display name,
+	// status, kind, source and external id. The address is lower-cased and
+	// must have one @ with text on both sides and no spaces (ErrInvalid
+	// otherwise); it may not be another recipient's alias (ErrExists). An
+	// empty Status, Kind, Source or ExternalID means UserActive, KindMailbox,
+	// "" and "" for a new user and leaves an existing user's value as it
+	// is. Aliases and preferences are not written here. CreatedAt is kept on update (now if zero on insert); UpdatedAt is
 	// always set to now.
 	PutUser(ctx context.Context, u User, actor string) error
 	// GetUser returns a user by address (any case); ErrNotFound if absent.
@@ -187,6 +211,41 @@ type Store interface {
 	// ErrInvalid while any certificate in the store (revoked or not) names
 	// the address, as primary address or in Emails: disable the user instead.
 	DeleteUser(ctx context.Context, email, actor string) error
+
+	// SetAliases replaces a recipient's alias addresses (Exchange's proxy
+	// addresses). An alias may belong to one recipient only and may not be
+	// any recipient's primary address (ErrExists); ErrNotFound if the
+	// recipient does not exist.
+	SetAliases(ctx context.Context, email string, aliases []string, actor string) error
+	// ResolveAddress returns the recipient whose primary address or alias is
+	// addr; alias reports which. ErrNotFound if none.
+	ResolveAddress(ctx context.Context, addr string) (u *User, alias bool, err error)
+	// SetGroupMembers replaces a group's members (addresses: mailboxes,
+	// contacts, other groups or unknown addresses). The group must exist
+	// with Kind KindGroup.
+	SetGroupMembers(ctx context.Context, group string, members []string, actor string) error
+	// GroupMembers returns a group's members, ordered.
+	GroupMembers(ctx context.Context, group string) ([]string, error)
+	// SetPreferred records which certificate a recipient prefers for usage
+	// (UsageSign or UsageEncrypt); "" clears it. The certificate must name
+	// the recipient's address.
+	SetPreferred(ctx context.Context, email, usage, fingerprint, actor string) error
+
+	// PutDirectoryAccount creates or replaces an account admin tools bind
+	// with to the LDAP server; hash is the password's encoded hash (the
+	// store never sees the password).
+	PutDirectoryAccount(ctx context.Context, name, hash, actor string) error
+	// DirectoryAccount returns an account's password hash; ErrNotFound.
+	DirectoryAccount(ctx context.Context, name string) (hash string, err error)
+	// ListDirectoryAccounts returns the account names, ordered.
+	ListDirectoryAccounts(ctx context.Context) ([]string, error)
+	// DeleteDirectoryAccount removes an account; ErrNotFound if absent.
+	DeleteDirectoryAccount(ctx context.Context, name, actor string) error
+
+	// ChangeMark returns a number that grows whenever anything in the store
+	// changes (every change writes an audit entry: it is the newest entry's
+	// id). Caches, such as the LDAP server's snapshot, poll it.
+	ChangeMark(ctx context.Context) (int64, error)
 
 	// PutTrustCert adds a certificate to the trust collection; ErrExists if
 	// its fingerprint is already there. An empty Fingerprint is computed
@@ -253,6 +312,7 @@ type Certificate struct {
 	RevokedAt         time.Time
 	RevocationReason  int
 	IssuerFingerprint string // fingerprint of the issuer's certificate, if known
+	Source            string // SourceIssued, SourceImported, … ("" for certificates stored before it existed)
 	CreatedAt         time.Time
 }
 
@@ -284,6 +344,7 @@ type CertFilter struct {
 	IncludeRevoked    bool   // by default only valid certificates are listed
 	IssuerFingerprint string
 	ThirdParty        *bool
+	Source            string // exact match
 }
 
 // Revoked is one CRL entry.
@@ -307,18 +368,32 @@ type CAInfo struct {
 	UpdatedAt          time.Time
 }
 
-// User is one of the organisation's mailboxes.
+// User is a recipient in the directory: one of the organisation's
+// mailboxes, an external contact or a distribution group.
 type User struct {
 	Email       string // lower-case primary address, primary key
 	DisplayName string
 	Status      string // UserActive or UserDisabled
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	Kind        string // KindMailbox (default), KindContact or KindGroup
+	Source      string // "" when made here; for synced recipients the upstream directory's URL
+	ExternalID  string // the upstream directory's stable id (objectGUID, entryUUID)
+	// Aliases are further addresses of the recipient, lower case, ordered;
+	// filled by GetUser, ResolveAddress and ListUsers, written only by
+	// SetAliases (PutUser ignores them).
+	Aliases []string
+	// PreferredSign and PreferredEncrypt are the fingerprints of the
+	// certificates the recipient prefers, or ""; written by SetPreferred.
+	PreferredSign    string
+	PreferredEncrypt string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // UserFilter selects users; zero fields match everything.
 type UserFilter struct {
 	Status string // UserActive or UserDisabled
+	Kind   string // KindMailbox, KindContact or KindGroup
+	Source string // exact match
 	Prefix string // addresses starting with this (any case)
 	Limit  int    // at most this many (0: no limit)
 }

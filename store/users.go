@@ -42,17 +42,32 @@ func checkUserStatus(status string, allowEmpty bool) error {
 	return fmt.Errorf("%w: user status %q (want %q or %q)", ErrInvalid, status, UserActive, UserDisabled)
 }
 
+// checkKind accepts the recipient kinds and, if allowEmpty, "".
+func checkKind(kind string, allowEmpty bool) error {
+	switch kind {
+	case KindMailbox, KindContact, KindGroup:
+		return nil
+	case "":
+		if allowEmpty {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: recipient kind %q (want %q, %q or %q)", ErrInvalid, kind, KindMailbox, KindContact, KindGroup)
+}
+
 // escapeLike escapes the LIKE wildcards in s for `LIKE ? ESCAPE '\'`.
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-const userColumns = `email, display_name, status, created_at, updated_at`
+const userColumns = `email, display_name, status, kind, source, external_id, pref_sign, pref_encrypt,
+	created_at, updated_at`
 
 func scanUser(sc interface{ Scan(...any) error }) (*User, error) {
 	var u User
 	var created, updated int64
-	if err := sc.Scan(&u.Email, &u.DisplayName, &u.Status, &created, &updated); err != nil {
+	if err := sc.Scan(&u.Email, &u.DisplayName, &u.Status, &u.Kind, &u.Source, &u.ExternalID,
+		&u.PreferredSign, &u.PreferredEncrypt, &created, &updated); err != nil {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = fromUnix(created), fromUnix(updated)
@@ -71,6 +86,9 @@ func (s *sqlStore) PutUser(ctx context.Context, u User, actor string) error {
 	if err := checkUserStatus(u.Status, true); err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
+	if err := checkKind(u.Kind, true); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
 	if err := checkActor(actor); err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
@@ -81,26 +99,52 @@ func (s *sqlStore) PutUser(ctx context.Context, u User, actor string) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		status := u.Status
-		if status == "" {
-			status = UserActive
-			if old != nil {
-				status = old.Status
+		var owner string
+		err = r.queryRow(ctx, `SELECT email FROM aliases WHERE address = ?`, email).Scan(&owner)
+		if err == nil {
+			return fmt.Errorf("%w: %s is an alias of %s", ErrExists, email, owner)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		keep := func(v, def string, get func(*User) string) string {
+			switch {
+			case v != "":
+				return v
+			case old != nil:
+				return get(old)
+			}
+			return def
+		}
+		status := keep(u.Status, UserActive, func(o *User) string { return o.Status })
+		kind := keep(u.Kind, KindMailbox, func(o *User) string { return o.Kind })
+		source := keep(u.Source, "", func(o *User) string { return o.Source })
+		extID := keep(u.ExternalID, "", func(o *User) string { return o.ExternalID })
+		if old != nil && old.Kind == KindGroup && kind != KindGroup {
+			if _, err := r.exec(ctx, `DELETE FROM group_members WHERE group_email = ?`, email); err != nil {
+				return err
 			}
 		}
-		if _, err := r.exec(ctx, `INSERT INTO users (email, display_name, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?)
+		if _, err := r.exec(ctx, `INSERT INTO users (email, display_name, status, kind, source, external_id,
+				created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (email) DO UPDATE SET
 				display_name = excluded.display_name,
 				status = excluded.status,
+				kind = excluded.kind,
+				source = excluded.source,
+				external_id = excluded.external_id,
 				updated_at = excluded.updated_at`,
-			email, u.DisplayName, status, created.Unix(), now.Unix()); err != nil {
+			email, u.DisplayName, status, kind, source, extID, created.Unix(), now.Unix()); err != nil {
 			return err
 		}
-		detail := fmt.Sprintf("created display_name=%q status=%s", u.DisplayName, status)
+		detail := fmt.Sprintf("created display_name=%q status=%s kind=%s", u.DisplayName, status, kind)
 		if old != nil {
-			detail = fmt.Sprintf("updated display_name=%q status=%s (was display_name=%q status=%s)",
-				u.DisplayName, status, old.DisplayName, old.Status)
+			detail = fmt.Sprintf("updated display_name=%q status=%s kind=%s (was display_name=%q status=%s kind=%s)",
+				u.DisplayName, status, kind, old.DisplayName, old.Status, old.Kind)
+		}
+		if source != "" {
+			detail += " source=" + source
 		}
 		return r.audit(ctx, AuditEntry{At: now, Actor: actor, Action: ActionUserPut, Subject: email, Detail: detail})
 	})
@@ -119,12 +163,18 @@ func (s *sqlStore) GetUser(ctx context.Context, email string) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: get user %q: %w", e, err)
 	}
+	if u.Aliases, err = aliasesOf(ctx, s.read(), e); err != nil {
+		return nil, fmt.Errorf("store: get user %q: %w", e, err)
+	}
 	return u, nil
 }
 
 // ListUsers returns the users matching f, ordered by address.
 func (s *sqlStore) ListUsers(ctx context.Context, f UserFilter) ([]User, error) {
 	if err := checkUserStatus(f.Status, true); err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	if err := checkKind(f.Kind, true); err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
 	if f.Limit < 0 {
@@ -135,6 +185,14 @@ func (s *sqlStore) ListUsers(ctx context.Context, f UserFilter) ([]User, error) 
 	if f.Status != "" {
 		q += ` AND status = ?`
 		args = append(args, f.Status)
+	}
+	if f.Kind != "" {
+		q += ` AND kind = ?`
+		args = append(args, f.Kind)
+	}
+	if f.Source != "" {
+		q += ` AND source = ?`
+		args = append(args, f.Source)
 	}
 	if f.Prefix != "" {
 		// Addresses are stored in lower case and the pattern is lower-cased,
@@ -162,6 +220,10 @@ func (s *sqlStore) ListUsers(ctx context.Context, f UserFilter) ([]User, error) 
 		out = append(out, *u)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	rows.Close()
+	if err := fillAliases(ctx, s.read(), out); err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
 	return out, nil
@@ -237,8 +299,14 @@ func (s *sqlStore) DeleteUser(ctx context.Context, email, actor string) error {
 			return fmt.Errorf("%w: %s still has %d certificate(s) in the store (revoked ones count too); "+
 				"a user with certificates cannot be deleted, disable it instead", ErrInvalid, e, n)
 		}
-		if _, err := r.exec(ctx, `DELETE FROM users WHERE email = ?`, e); err != nil {
-			return err
+		for _, q := range []string{
+			`DELETE FROM aliases WHERE email = ?`,
+			`DELETE FROM group_members WHERE group_email = ?`,
+			`DELETE FROM users WHERE email = ?`,
+		} {
+			if _, err := r.exec(ctx, q, e); err != nil {
+				return err
+			}
 		}
 		return r.audit(ctx, AuditEntry{Actor: actor, Action: ActionUserDelete, Subject: e,
 			Detail: fmt.Sprintf("display_name=%q status=%s", u.DisplayName, u.Status)})

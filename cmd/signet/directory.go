@@ -34,7 +34,7 @@ Sign the zone with DNSSEC: correspondents must trust only validated answers.`,
 				return err
 			}
 			defer svc.Close()
-			users, err := svc.Store.ListUsers(c.Context(), store.UserFilter{Status: store.UserActive})
+			users, err := svc.Store.ListUsers(c.Context(), store.UserFilter{Status: store.UserActive, Kind: store.KindMailbox})
 			if err != nil {
 				return err
 			}
