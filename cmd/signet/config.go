@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 // domain and user levels, comes with the gateway.)
 var orgSettings = map[string]struct {
 	values []string // allowed values; nil: check decides
+	form   string   // what check accepts, for the help (default "seconds")
 	def    string
 	help   string
 	check  func(string) error
@@ -31,6 +34,18 @@ var orgSettings = map[string]struct {
 	// The default is true for now: false (fail closed) is the intended
 	// default once the interop tests that verify while the organisation's
 	// server is down run "signet serve" or pass --offline.
+	"UseSecondaryProxiesWhenFindingCertificates": {values: []string{"true", "false"}, def: "true",
+		help: "true: a certificate lookup by one of a mailbox's alias addresses finds the mailbox's certificates; false: only the primary address does"},
+	"DLExpansionTimeout": {def: "60000", form: "milliseconds", check: millis,
+		help: "milliseconds a lookup may spend expanding a group (nested groups included) to find its members' certificates (1-600000); members not reached are reported"},
+	"SMIMEALookup": {def: "off", form: "off|HOST:PORT", check: resolverAddr,
+		help: "off, or the address of a DNSSEC-validating resolver: lookups of external recipients then try SMIMEA records (RFC 8162), trusting only answers the resolver marked authenticated"},
+	"UpstreamLDAP": {def: "off", form: "off|URL", check: ldapURL,
+		help: "off, or ldap://HOST[:PORT]/BASE or ldaps://…: lookups then ask this directory (after Signet's own) for certificates; bind with UpstreamLDAPBindDN and the password in SIGNET_UPSTREAM_PASSWORD (never stored)"},
+	"UpstreamLDAPBindDN": {def: "", form: "DN", check: func(string) error { return nil },
+		help: "the DN lookups bind to UpstreamLDAP with (empty: anonymous)"},
+	"UpstreamLDAPPreset": {values: []string{"ad", "openldap"}, def: "openldap",
+		help: "the attribute mapping of UpstreamLDAP (and the default of directory sync --preset)"},
 	"RevocationFailOpen": {values: []string{"true", "false"}, def: "true",
 		help: "receive side (verify, cert check): false fails closed with status 14 when no revocation server answers; true accepts the signature and reports that revocation was not determined"},
 }
@@ -40,6 +55,39 @@ func seconds(v string) error {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 300 {
 		return fmt.Errorf("want whole seconds from 1 to 300, not %q", v)
+	}
+	return nil
+}
+
+// millis checks a millisecond setting: 1 to 600000.
+func millis(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 600000 {
+		return fmt.Errorf("want whole milliseconds from 1 to 600000, not %q", v)
+	}
+	return nil
+}
+
+// resolverAddr checks "off" or a HOST:PORT.
+func resolverAddr(v string) error {
+	if v == "off" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("want off or HOST:PORT of a validating resolver, not %q", v)
+	}
+	return nil
+}
+
+// ldapURL checks "off" or an ldap:// or ldaps:// URL with a base DN path.
+func ldapURL(v string) error {
+	if v == "off" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		return fmt.Errorf("want off or ldap://HOST[:PORT]/BASE-DN (or ldaps://), not %q", v)
 	}
 	return nil
 }
@@ -140,7 +188,10 @@ func settingsHelp() string {
 		s := orgSettings[n]
 		vals := strings.Join(s.values, "|")
 		if s.values == nil {
-			vals = "seconds"
+			vals = s.form
+			if vals == "" {
+				vals = "seconds"
+			}
 		}
 		fmt.Fprintf(&b, "  %s (%s; default %s): %s\n", n, vals, s.def, s.help)
 	}

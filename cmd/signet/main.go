@@ -47,7 +47,8 @@ Exit codes: 0 success, 1 the operation failed, 2 bad command line.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	addDataFlag(root)
 	root.AddCommand(newSignCommand(), newVerifyCommand(), newEncryptCommand(), newDecryptCommand(), newDemoCommand(),
-		newInitCommand(), newCACommand(), newCertCommand(), newServeCommand(), newConfigCommand(), newTrustCommand(), newDirectoryCommand())
+		newInitCommand(), newCACommand(), newCertCommand(), newServeCommand(), newConfigCommand(), newTrustCommand(), newDirectoryCommand(),
+		newUserCommand(), newGroupCommand(), newContactCommand())
 	return root
 }
 
