@@ -1,8 +1,3 @@
-// Package directory is Signet's directory of mailboxes and their
-// certificates as mail clients and other servers find them. So far it
-// publishes encryption certificates as SMIMEA records (RFC 8162); the LDAP
-// server, publishing into and syncing from an existing directory, and the
-// lookup every endpoint uses come next.
 package directory
 
 import (
