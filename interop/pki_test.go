@@ -621,18 +621,19 @@ func (o *org) serve(t *testing.T) string {
 	return errFile
 }
 
-// startServe starts `signet serve` on the organisation's port and waits
+// startServe starts `signet serve` (with extra flags) on the
+// organisation's port and waits
 // until it answers /healthz. It returns a function that stops the server
 // (also called when the test ends) and the file that collects its
 // standard error.
-func (o *org) startServe(t *testing.T) (stop func(), errFile string) {
+func (o *org) startServe(t *testing.T, extra ...string) (stop func(), errFile string) {
 	t.Helper()
 	errFile = filepath.Join(t.TempDir(), "serve.stderr")
 	f, err := os.Create(errFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(signetBin, "--data", o.data, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", o.port))
+	cmd := exec.Command(signetBin, append([]string{"--data", o.data, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", o.port)}, extra...)...)
 	cmd.Dir = o.dir
 	cmd.Env = append(append(os.Environ(), "SIGNET_PASSPHRASE="), o.env...)
 	cmd.Stdout, cmd.Stderr = f, f

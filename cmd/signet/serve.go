@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,15 +17,17 @@ import (
 	"time"
 
 	"github.com/signet-smime/signet/ca"
+	"github.com/signet-smime/signet/directory/ldapserver"
 	"github.com/signet-smime/signet/pki"
 	"github.com/spf13/cobra"
 )
 
 func newServeCommand() *cobra.Command {
 	var addr string
+	var lo ldapOptions
 	c := &cobra.Command{
-		Use:   "serve [--http ADDR]",
-		Short: "Serve CRLs, CA certificates and OCSP (and, later, the rest of Signet)",
+		Use:   "serve [--http ADDR] [--ldap ADDR] [--ldaps ADDR]",
+		Short: "Serve CRLs, CA certificates, OCSP and the LDAP directory",
 		Long: `Serve runs Signet's services from the data folder (--data).
 
 On its first run on an empty folder it sets up a trial organisation
@@ -38,7 +41,21 @@ HTTP (--http, default 127.0.0.1:8080):
                    before its nextUpdate and whenever a certificate is revoked
   /ca/KEYID.crt    CA certificates (DER)
   /ocsp            OCSP responder (RFC 6960 POST; GET /ocsp/BASE64)
-  /healthz         liveness`,
+  /healthz         liveness
+
+LDAP (--ldap ADDR for LDAP with StartTLS, --ldaps ADDR for LDAP over TLS):
+the directory, read-only, as mail clients query it (Outlook, Thunderbird,
+macOS Contacts, gpgsm/dirmngr): base DN --ldap-base (default from the first
+domain: dc=example,dc=org), people at mail=ADDR,ou=people,BASE with mail,
+cn, displayName, sn, givenName, userCertificate;binary (each a DER
+certificate) and userSMIMECertificate (PKCS #7 certs-only with the CA
+chain); groups at cn=…,ou=groups,BASE. Anonymous clients may look up
+specific people (an equality, or a substring of at least 3 characters, on
+mail, cn, sn, givenName, displayName or uid), at most 25 entries per search;
+listing the directory needs a bind with an account of "signet directory
+account add" (or --ldap-anonymous-list). Changes in the store show within
+a few seconds. Without --ldap-cert/--ldap-key, TLS uses a self-signed
+certificate made at start.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
@@ -52,6 +69,11 @@ HTTP (--http, default 127.0.0.1:8080):
 			if err != nil {
 				return err
 			}
+			stopLDAP, err := startLDAP(ctx, svc, lo, c.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer stopLDAP()
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
@@ -71,7 +93,82 @@ HTTP (--http, default 127.0.0.1:8080):
 		},
 	}
 	c.Flags().StringVar(&addr, "http", "127.0.0.1:8080", "listen on `ADDR` for HTTP")
+	c.Flags().StringVar(&lo.addr, "ldap", "", "serve the directory over LDAP (with StartTLS) on `ADDR`")
+	c.Flags().StringVar(&lo.tlsAddr, "ldaps", "", "serve the directory over LDAPS on `ADDR`")
+	c.Flags().StringVar(&lo.base, "ldap-base", "", "the directory's base `DN` (default dc=… of the organisation's first domain)")
+	c.Flags().StringVar(&lo.cert, "ldap-cert", "", "LDAP TLS certificate `FILE` (PEM, chain included)")
+	c.Flags().StringVar(&lo.key, "ldap-key", "", "LDAP TLS private key `FILE` (PEM)")
+	c.Flags().BoolVar(&lo.anonList, "ldap-anonymous-list", false, "let anonymous LDAP clients list the whole directory (directory harvesting: keep it off on the internet)")
 	return c
+}
+
+// ldapOptions are serve's LDAP flags.
+type ldapOptions struct {
+	addr, tlsAddr, base, cert, key string
+	anonList                       bool
+}
+
+// startLDAP starts the LDAP listeners asked for; the function it returns
+// stops them.
+func startLDAP(ctx context.Context, svc *pki.Service, o ldapOptions, log io.Writer) (func(), error) {
+	if o.addr == "" && o.tlsAddr == "" {
+		return func() {}, nil
+	}
+	base := o.base
+	if base == "" {
+		info, err := svc.Store.GetCA(ctx)
+		if err != nil {
+			return nil, err
+		}
+		base = baseDNFor(info.Domains[0])
+	}
+	tlsAddr := o.addr
+	if tlsAddr == "" {
+		tlsAddr = o.tlsAddr
+	}
+	tc, err := ldapTLS(o.cert, o.key, tlsAddr, log)
+	if err != nil {
+		return nil, err
+	}
+	logf := func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...), "service", "ldap") }
+	srv, err := ldapserver.New(ldapserver.Config{BaseDN: base, AllowAnonymousList: o.anonList, TLS: tc,
+		Authenticate: ldapAuthenticator(svc.Store), Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ldapRefresher(ctx, svc.Store, srv, 2*time.Second, logf); err != nil {
+		return nil, err
+	}
+	listen := func(addr string, tls bool) error {
+		if addr == "" {
+			return nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		scheme := "ldap"
+		serve := srv.Serve
+		if tls {
+			scheme, serve = "ldaps", srv.ServeTLS
+		}
+		fmt.Fprintf(log, "signet: serving the directory on %s://%s (base %s)\n", scheme, ln.Addr(), base)
+		go func() {
+			if err := serve(ln); err != nil && !errors.Is(err, ldapserver.ErrServerClosed) {
+				slog.Error("LDAP server stopped", "err", err)
+			}
+		}()
+		return nil
+	}
+	if err := listen(o.addr, false); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	if err := listen(o.tlsAddr, true); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return func() { srv.Close() }, nil
 }
 
 // openOrCreateTrial opens the data folder, or on an empty one sets up a
