@@ -2,16 +2,25 @@ package interop
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/miekg/dns"
+	"github.com/signet-smime/signet/directory"
 	"github.com/signet-smime/signet/internal/slapdtest"
 	"github.com/signet-smime/signet/internal/testpki"
 )
@@ -142,6 +151,33 @@ func TestDirectoryLDAP(t *testing.T) {
 		}
 		if !bytes.Contains(out, []byte("Issuing CA")) {
 			t.Errorf("%s: the chain is missing from userSMIMECertificate:\n%s", tc.name, out)
+		}
+	}
+
+	// GnuPG finds alice's encryption certificate through dirmngr (which
+	// sends substring filters on sn, cn and mail). dirmngr 2.2 takes only
+	// the first userCertificate value of an entry: Signet serves the
+	// encryption certificate first for that reason.
+	gpgsm := needTool(t, "gpgsm")
+	needTool(t, "dirmngr")
+	gpgconf := needTool(t, "gpgconf")
+	home, err := os.MkdirTemp("", "signet-gnupg-") // short: gpg-agent sockets
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command(gpgconf, "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
+	if err := os.WriteFile(filepath.Join(home, "dirmngr.conf"),
+		[]byte(fmt.Sprintf("ldapserver 127.0.0.1:%d:::dc=example,dc=org\nldaptimeout 10\n", port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gr := run(t, o.dir, nil, gpgsm, "--homedir", home, "--batch", "--with-colons", "--list-external-keys", "alice@example.org")
+	for _, name := range []string{"alice-enc.pem"} {
+		sum := sha1.Sum(o.certDER(name))
+		if gr.code != 0 || !bytes.Contains(bytes.ToUpper(gr.stdout), []byte(strings.ToUpper(hex.EncodeToString(sum[:])))) {
+			t.Errorf("gpgsm --list-external-keys did not find %s through signet serve: exit %d\n%s%s", name, gr.code, gr.stdout, gr.stderr)
 		}
 	}
 
@@ -390,6 +426,29 @@ member: uid=carol,ou=people,dc=example,dc=org
 	if leads := o2.show("leads@example.org"); !slices.Equal(leads.Members, []string{"bob@example.org"}) {
 		t.Errorf("leads after removal: %+v", leads)
 	}
+	// The lookup asks the upstream directory (UpstreamLDAP) for addresses
+	// that are no recipient of the organisation: carol is gone from the
+	// directory, erin is added there with a partner certificate.
+	erin := partnerCert(t, partner, "erin@example.org")
+	srv.AddLDIF(t, fmt.Sprintf("dn: uid=erin,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: erin\ncn: Erin\nsn: E\nmail: erin@example.org\nuserCertificate;binary:: %s\n", b64(erin.Raw)))
+	o.must("config", "set", "UpstreamLDAP", srv.URL+"/"+srv.Suffix)
+	o.must("config", "set", "UpstreamLDAPBindDN", srv.ServiceDN)
+	o.env = append(o.env, "SIGNET_UPSTREAM_PASSWORD="+srv.ServicePassword)
+	r = o.signet(nil, "lookup", "erin@example.org", "--offline")
+	if r.code != 1 || !bytes.Contains(r.stdout, []byte("(upstream)")) || !bytes.Contains(r.stdout, []byte("status 4")) {
+		t.Errorf("upstream lookup, partner CA untrusted: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	o.write("partner.pem", testpki.CertPEM(partner.Cert))
+	o.must("trust", "import", "partner.pem")
+	r = o.signet(nil, "lookup", "erin@example.org", "--offline")
+	if r.code != 0 || !bytes.Contains(r.stdout, []byte("found in upstream")) {
+		t.Errorf("upstream lookup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = o.signet(nil, "lookup", "nobody@example.org", "--offline")
+	if r.code != 1 || !bytes.Contains(r.stdout, []byte("upstream: nobody@example.org, 0 certificates")) {
+		t.Errorf("upstream lookup of an unknown address: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	// Bad credentials and an unreachable server: clear errors, exit 1.
 	o2.write("bad-pass", []byte("wrong\n"))
 	r = o2.signet(nil, "directory", "sync", "--url", srv.URL, "--bind-dn", srv.ServiceDN, "--password-file", "bad-pass", "--base", srv.Suffix)
@@ -499,5 +558,146 @@ func TestDirectoryCLI(t *testing.T) {
 	}
 	if a := o.show("alice@example.org"); a.Status != "disabled" || len(a.Certificates) != 2 {
 		t.Errorf("disabled alice: %+v", a)
+	}
+}
+
+// TestDirectorySyncAD: `directory sync --preset ad` against slapd with an
+// AD-like schema: proxyAddresses give aliases (smtp:, not X500:), a user
+// with ACCOUNTDISABLE is disabled, a contact object becomes a contact with
+// its certificate, a group nests a group without an address; re-enabling
+// the account re-enables the mailbox.
+func TestDirectorySyncAD(t *testing.T) {
+	t.Parallel()
+	partner, err := testpki.NewCA("Partner CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := partnerCert(t, partner, "ext@partner.test")
+	ldif := fmt.Sprintf(`dn: OU=Staff,DC=example,DC=org
+objectClass: organizationalUnit
+ou: Staff
+
+dn: CN=Dave Jones,OU=Staff,DC=example,DC=org
+objectClass: user
+cn: Dave Jones
+sn: Jones
+displayName: Dave Jones
+mail: dave@example.org
+proxyAddresses: SMTP:dave@example.org
+proxyAddresses: smtp:d.jones@example.org
+proxyAddresses: X500:/o=Example/ou=Exchange/cn=Recipients/cn=dave
+userAccountControl: 512
+
+dn: CN=Erin Old,OU=Staff,DC=example,DC=org
+objectClass: user
+cn: Erin Old
+sn: Old
+mail: erin@example.org
+userAccountControl: 514
+
+dn: CN=Partner,OU=Staff,DC=example,DC=org
+objectClass: contact
+cn: Partner
+sn: Partner
+mail: ext@partner.test
+userCertificate;binary:: %s
+
+dn: CN=Inner,OU=Staff,DC=example,DC=org
+objectClass: group
+cn: Inner
+member: CN=Partner,OU=Staff,DC=example,DC=org
+
+dn: CN=All Staff,OU=Staff,DC=example,DC=org
+objectClass: group
+cn: All Staff
+mail: all@example.org
+member: CN=Dave Jones,OU=Staff,DC=example,DC=org
+member: CN=Erin Old,OU=Staff,DC=example,DC=org
+member: CN=Inner,OU=Staff,DC=example,DC=org
+`, b64(ext.Raw))
+	srv := slapdtest.Start(t, slapdtest.Options{ADSchema: true, LDIF: []byte(ldif)})
+	o := newOrg(t)
+	o.write("svc-pass", []byte(srv.ServicePassword+"\n"))
+	sync := []string{"directory", "sync", "--url", srv.URL, "--bind-dn", srv.ServiceDN, "--password-file", "svc-pass", "--base", srv.Suffix, "--preset", "ad"}
+	out := string(o.must(sync...))
+	if !strings.Contains(out, "2 mailboxes, 1 contacts, 1 groups; 4 added") || !strings.Contains(out, "1 certificates added") {
+		t.Fatalf("AD sync:\n%s", out)
+	}
+	if d := o.show("d.jones@example.org"); d.Email != "dave@example.org" || !slices.Equal(d.Aliases, []string{"d.jones@example.org"}) || d.Status != "active" {
+		t.Errorf("dave: %+v", d)
+	}
+	if e := o.show("erin@example.org"); e.Status != "disabled" {
+		t.Errorf("erin (ACCOUNTDISABLE) is %s", e.Status)
+	}
+	if c := o.show("ext@partner.test"); c.Kind != "contact" || len(c.Certificates) != 1 || c.Certificates[0].Source != "synced" {
+		t.Errorf("contact: %+v", c)
+	}
+	if g := o.show("all@example.org"); !slices.Equal(g.Members, []string{"dave@example.org", "erin@example.org", "ext@partner.test"}) {
+		t.Errorf("group members (the nested group without an address expanded): %+v", g.Members)
+	}
+	mod := ldap.NewModifyRequest("CN=Erin Old,OU=Staff,DC=example,DC=org", nil)
+	mod.Replace("userAccountControl", []string{"512"})
+	if err := srv.Conn(t).Modify(mod); err != nil {
+		t.Fatal(err)
+	}
+	if out := string(o.must(sync...)); !strings.Contains(out, "enabled   erin@example.org") {
+		t.Errorf("sync after re-enabling erin:\n%s", out)
+	}
+	if e := o.show("erin@example.org"); e.Status != "active" {
+		t.Errorf("erin after re-enabling is %s", e.Status)
+	}
+}
+
+// TestDirectorySMIMEALookup: with SMIMEALookup set to a resolver, lookup
+// finds an external recipient's certificate in an SMIMEA record — only when
+// the resolver marked the answer authenticated — and validates it.
+func TestDirectorySMIMEALookup(t *testing.T) {
+	t.Parallel()
+	partner, err := testpki.NewCA("Partner CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zoe := partnerCert(t, partner, "zoe@partner.test")
+	owner, err := directory.OwnerName("zoe@partner.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var authenticated atomic.Bool
+	mux := dns.NewServeMux()
+	mux.HandleFunc("partner.test.", func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.AuthenticatedData = authenticated.Load()
+		if q := req.Question[0]; q.Qtype == dns.TypeSMIMEA && strings.EqualFold(q.Name, owner) {
+			m.Answer = append(m.Answer, &dns.SMIMEA{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeSMIMEA, Class: dns.ClassINET, Ttl: 300},
+				Usage: 3, Selector: 0, MatchingType: 0, Certificate: hex.EncodeToString(zoe.Raw)})
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: mux}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+
+	o := newOrg(t)
+	o.must("config", "set", "SMIMEALookup", pc.LocalAddr().String())
+	o.write("partner.pem", testpki.CertPEM(partner.Cert))
+	o.must("trust", "import", "partner.pem")
+	r := o.signet(nil, "lookup", "zoe@partner.test", "--offline")
+	if r.code != 1 || !bytes.Contains(r.stdout, []byte("smimea:")) || bytes.Contains(r.stdout, []byte("found in")) {
+		t.Errorf("SMIMEA answer without the AD bit was used: exit %d\n%s", r.code, r.stdout)
+	}
+	authenticated.Store(true)
+	r = o.signet(nil, "lookup", "zoe@partner.test", "--offline")
+	if r.code != 0 || !bytes.Contains(r.stdout, []byte("found in smimea")) {
+		t.Errorf("authenticated SMIMEA answer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := o.signet(nil, "lookup", "nobody@partner.test", "--offline"); r.code != 1 {
+		t.Errorf("NXDOMAIN: exit %d\n%s", r.code, r.stdout)
 	}
 }
