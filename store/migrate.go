@@ -150,6 +150,22 @@ var migrations = []migration{
 			created_at    BIGINT NOT NULL
 		)`,
 	}},
+	{6, []string{
+		// Settings per domain and per user, and the policy rules.
+		`CREATE TABLE scoped_settings (
+			scope      TEXT NOT NULL,
+			name       TEXT NOT NULL,
+			value      TEXT NOT NULL,
+			updated_at BIGINT NOT NULL,
+			PRIMARY KEY (scope, name)
+		)`,
+		`CREATE TABLE policy_rules (
+			id          {id},
+			priority    INTEGER NOT NULL,
+			spec        TEXT NOT NULL,
+			created_at  BIGINT NOT NULL
+		)`,
+	}},
 }
 
 // latestVersion is the schema version this build writes.

@@ -135,6 +135,10 @@ const (
 	ActionPreferredSet      = "user.preferred"
 	ActionAccountPut        = "directory-account.put"
 	ActionAccountDelete     = "directory-account.delete"
+	ActionScopedSettingSet  = "setting.set-scoped"
+	ActionScopedSettingDel  = "setting.delete-scoped"
+	ActionRulePut           = "policy.rule-put"
+	ActionRuleDelete        = "policy.rule-delete"
 )
 
 // Store is everything Signet keeps. Implementations must be safe for
@@ -242,6 +246,23 @@ type Store interface {
 	// DeleteDirectoryAccount removes an account; ErrNotFound if absent.
 	DeleteDirectoryAccount(ctx context.Context, name, actor string) error
 
+	// SetScopedSetting sets a setting for one domain ("domain:example.org")
+	// or one user ("user:alice@example.org"); the scope is lower-cased.
+	SetScopedSetting(ctx context.Context, scope, name, value, actor string) error
+	// DeleteScopedSetting removes one; ErrNotFound if it is not set.
+	DeleteScopedSetting(ctx context.Context, scope, name, actor string) error
+	// ListScopedSettings returns the settings of a scope, or of every scope
+	// when scope is "", ordered by scope then name.
+	ListScopedSettings(ctx context.Context, scope string) ([]ScopedSetting, error)
+
+	// PutRule stores a new policy rule (Spec is the policy package's
+	// encoding) and returns its id.
+	PutRule(ctx context.Context, r PolicyRule, actor string) (int64, error)
+	// ListRules returns the rules ordered by priority, then id.
+	ListRules(ctx context.Context) ([]PolicyRule, error)
+	// DeleteRule removes a rule; ErrNotFound if absent.
+	DeleteRule(ctx context.Context, id int64, actor string) error
+
 	// ChangeMark returns a number that grows whenever anything in the store
 	// changes (every change writes an audit entry: it is the newest entry's
 	// id). Caches, such as the LDAP server's snapshot, poll it.
@@ -272,6 +293,22 @@ type Store interface {
 
 	// Close releases the database.
 	Close() error
+}
+
+// ScopedSetting is a setting of one domain or user.
+type ScopedSetting struct {
+	Scope     string // "domain:example.org" or "user:alice@example.org"
+	Name      string
+	Value     string
+	UpdatedAt time.Time
+}
+
+// PolicyRule is a stored policy rule.
+type PolicyRule struct {
+	ID        int64
+	Priority  int
+	Spec      string // the rule, encoded by the policy package (JSON)
+	CreatedAt time.Time
 }
 
 // Setting is one organisation-wide setting.

@@ -41,6 +41,8 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		{"PreferredAndSource", testPreferredAndSource},
 		{"DirectoryAccounts", testDirectoryAccounts},
 		{"ChangeMark", testChangeMark},
+		{"ScopedSettings", testScopedSettings},
+		{"Rules", testRules},
 		{"TrustRoundTrip", testTrustRoundTrip},
 		{"TrustValidation", testTrustValidation},
 		{"TrustBatch", testTrustBatch},
