@@ -18,6 +18,7 @@
 package spool
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -26,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // chunkSize is the plaintext size of every chunk except the last.
@@ -332,4 +334,57 @@ func (r *memReader) Read(p []byte) (int, error) {
 func (r *memReader) Close() error {
 	r.closed = true
 	return nil
+}
+
+// ReaderAt returns random access to everything written, for readers that
+// go back and forth (the gateway reads a message once to decide and again
+// to transform it). Like Reader, the first call ends writing. Each ReadAt
+// authenticates the chunks it touches; ErrTampered is fatal.
+func (s *Spool) ReaderAt() (io.ReaderAt, error) {
+	if _, err := s.Reader(); err != nil {
+		return nil, err
+	}
+	if s.f == nil {
+		return bytes.NewReader(s.buf[:s.n]), nil
+	}
+	return &readerAt{s: s, buf: make([]byte, sealedSize), cached: -1}, nil
+}
+
+// readerAt decrypts the chunks a ReadAt needs, keeping the last one.
+type readerAt struct {
+	s      *Spool
+	mu     sync.Mutex
+	buf    []byte
+	plain  []byte
+	cached int64 // chunk number in plain, -1 for none
+}
+
+func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s.closed {
+		return 0, ErrClosed
+	}
+	if off < 0 {
+		return 0, errors.New("spool: negative offset")
+	}
+	n := 0
+	for n < len(p) {
+		if off >= r.s.size {
+			return n, io.EOF
+		}
+		i := off / chunkSize
+		if i != r.cached {
+			rd := reader{s: r.s, buf: r.buf, next: uint64(i)}
+			if err := rd.load(); err != nil {
+				r.cached = -1
+				return n, err
+			}
+			r.plain, r.cached = rd.plain, i
+		}
+		c := copy(p[n:], r.plain[off-i*chunkSize:])
+		n += c
+		off += int64(c)
+	}
+	return n, nil
 }

@@ -322,3 +322,37 @@ func TestSmallStaysInMemory(t *testing.T) {
 		t.Fatal("more than a chunk stayed in memory")
 	}
 }
+
+func TestReaderAt(t *testing.T) {
+	for _, size := range []int{0, 10, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 77} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*7 + i/chunkSize)
+		}
+		s, _ := New(t.TempDir())
+		if _, err := s.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		ra, err := s.ReaderAt()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Whole, then pieces across chunk borders, backwards.
+		got := make([]byte, size)
+		if n, err := ra.ReadAt(got, 0); n != size || (err != nil && err != io.EOF) || !bytes.Equal(got, data) {
+			t.Fatalf("size %d: ReadAt whole = %d, %v", size, n, err)
+		}
+		for off := size - 1; off >= 0; off -= 9973 {
+			p := make([]byte, 20000)
+			n, err := ra.ReadAt(p, int64(off))
+			want := data[off:min(off+len(p), size)]
+			if n != len(want) || !bytes.Equal(p[:n], want) || (n < len(p) && err != io.EOF) {
+				t.Fatalf("size %d off %d: %d bytes, %v", size, off, n, err)
+			}
+		}
+		if _, err := ra.ReadAt(make([]byte, 1), int64(size)); err != io.EOF {
+			t.Fatalf("size %d: read at the end: %v", size, err)
+		}
+		s.Close()
+	}
+}
