@@ -314,3 +314,15 @@ func (m MasterKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redact
 
 // LogValue keeps the key out of log/slog output.
 func (m MasterKey) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// DeriveKey returns a 32-byte key for another use of the master key (for
+// example the gateway's queue sealing key), bound to label: HMAC-SHA-256
+// under the master's derivation key, so it reveals neither the master key
+// nor the keys for other labels.
+func (m *MasterKey) DeriveKey(label string) ([]byte, error) {
+	mm, err := m.material()
+	if err != nil {
+		return nil, err
+	}
+	return mm.mac("signet derived key: " + label), nil
+}

@@ -271,3 +271,27 @@ func TestMasterKeyNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestDeriveKey(t *testing.T) {
+	p, err := NewKDFParams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.MemoryKiB, p.Time = 64, 1
+	m, err := MasterFromPassphrase([]byte("one"), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := MasterFromPassphrase([]byte("two"), p)
+	a, _ := m.DeriveKey("queue")
+	a2, _ := m.DeriveKey("queue")
+	b, _ := m.DeriveKey("other")
+	c, _ := m2.DeriveKey("queue")
+	if len(a) != 32 || !bytes.Equal(a, a2) || bytes.Equal(a, b) || bytes.Equal(a, c) {
+		t.Fatalf("derived keys: stable %t, label-bound %t, master-bound %t", bytes.Equal(a, a2), !bytes.Equal(a, b), !bytes.Equal(a, c))
+	}
+	m.Wipe()
+	if _, err := m.DeriveKey("queue"); err == nil {
+		t.Fatal("DeriveKey after Wipe")
+	}
+}
