@@ -3,10 +3,20 @@
 // and the rules that decide, for one message, whether the gateway signs,
 // encrypts, refuses or leaves it alone.
 //
-// Settings resolve factory ← organisation ← domain ← user: the most
-// specific level that sets a value wins. Rules are evaluated in priority
-// order; every matching rule contributes its action, and the settings
-// (AlwaysSign, AlwaysEncrypt) contribute theirs.
+// [Settings] is the registry of every setting (organisation-wide ones such
+// as KeyCustody and the CRL timeouts, Set-SmimeConfig's S/MIME set, and the
+// gateway's own), with defaults, allowed values and checks ([Validate],
+// [Help]). Settings marked Scoped may also be set per domain
+// ("domain:example.org") and per user ("user:alice@example.org").
+//
+// [Engine] reads settings and rules from a store.Store. Settings resolve
+// factory ← organisation ← domain ← user: the most specific level that sets
+// a value wins, domain and user values count only for Scoped settings, and a
+// stored value that no longer validates is skipped with a warning. Rules
+// are kept as JSON ([EncodeRule]) and evaluated in priority order; every
+// matching rule contributes its action, the settings (AlwaysSign,
+// AlwaysEncrypt) contribute theirs, and the action none wins over all of
+// them. See [Engine.Decide].
 package policy
 
 import "context"
@@ -58,9 +68,12 @@ type Smime struct {
 	SigningAlgorithm string
 	// IncludeCertificateChain: "none", "chain" (without the root, the
 	// default) or "chain-with-root".
-	IncludeCertificateChain  string
-	IncludeSMIMECapabilities bool
-	UseKeyIdentifier         bool
+	IncludeCertificateChain string
+	// SignedEmailCertificateInclusion: signed messages carry the signer's
+	// certificate (true, the default) or only its identifier.
+	SignedEmailCertificateInclusion bool
+	IncludeSMIMECapabilities        bool
+	UseKeyIdentifier                bool
 	// BCCEncryptedEmailForking: 0 one message per Bcc recipient, 1 one
 	// message for all Bcc recipients, 2 no forking (Bcc recipients in the
 	// one message).
@@ -77,6 +90,13 @@ type Smime struct {
 	// value came from.
 	Values map[string]string
 	From   map[string]string
+	// User and Domain are the scope resolved: the address and its domain,
+	// or "" for the organisation.
+	User, Domain string
+	// Warnings report stored values that were skipped: values that no
+	// longer validate, and domain or user values of organisation-only
+	// settings.
+	Warnings []string
 }
 
 // Message is what rules look at.
@@ -85,7 +105,8 @@ type Message struct {
 	Recipients []string // envelope recipients
 	Direction  string   // Outbound, Inbound or Internal
 	// Local reports whether an address belongs to the organisation.
-	Local   func(addr string) bool
+	Local func(addr string) bool
+	// Subject is the decoded subject (RFC 2047 encoded words decoded).
 	Subject string
 	// Header gives a header field's values (canonical or any case name).
 	Header func(name string) []string
@@ -122,9 +143,10 @@ type Decision struct {
 	// Settings is the sender's (outbound, internal) or, for inbound mail,
 	// the organisation's configuration.
 	Settings *Smime
-	// Rules are the IDs of the rules that matched, and Why says in words
-	// where each part of the decision came from ("AlwaysSign (user
-	// alice@example.org)", "rule 3: subject trigger [encrypt]").
+	// Rules are the IDs of the rules that matched, in priority order, and
+	// Why says in words where each part of the decision came from
+	// (`AlwaysSign=true (user alice@example.org)`,
+	// `rule 3 "subject trigger [encrypt]": encrypt-or-refuse`).
 	Rules []int64
 	Why   []string
 }
