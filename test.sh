@@ -2,7 +2,7 @@
 # Runs Signet's whole test suite on a fresh machine: installs the peer tools
 # the interop tests need (with apt-get, when missing: OpenSSL, GnuPG gpgsm,
 # NSS tools, SoftHSM2 for the PKCS #11 tests, OpenLDAP slapd and
-# ldap-utils, GnuPG dirmngr), then checks formatting,
+# ldap-utils, GnuPG dirmngr, Postfix's smtp-sink/smtp-source and swaks), then checks formatting,
 # go vet and staticcheck, and runs `go test ./...` (unit, corpus, fuzz-seed
 # and interop tests against OpenSSL, GnuPG gpgsm and NSS cmsutil).
 #
@@ -27,6 +27,9 @@ declare -A need=(
   [slapadd]=slapd
   [ldapsearch]=ldap-utils
   [dirmngr]=dirmngr
+  [smtp-sink]=postfix
+  [smtp-source]=postfix
+  [swaks]=swaks
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -38,6 +41,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix only for its test tools (smtp-sink, smtp-source): no mail system.
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
   $sudo apt-get update -qq
   # shellcheck disable=SC2086
   $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null

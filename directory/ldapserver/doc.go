@@ -24,9 +24,14 @@
 // attributes match case-insensitively with insignificant spaces ignored
 // (caseIgnoreMatch, caseIgnoreIA5Match, their substring and ordering
 // rules), approximate matching is equality, unknown attribute types and
-// extensible matches are Undefined. Equality on mail, cn, sn, givenName and
-// displayName (alone or under AND/OR) is answered from an index; other
-// filters scan the scope.
+// extensible matches are Undefined. Equality and substring assertions on
+// mail, cn, sn, givenName, displayName and uid are answered from indexes
+// built by SetEntries — a map of values, and a map of each value's 3-byte
+// substrings (trigrams) to the entries holding them, used by substring
+// assertions with a component of three bytes or more — alone, in an AND
+// (one such component suffices) or in an OR (every branch must be one); the
+// candidates are then checked against the whole filter. Other filters scan
+// the scope.
 //
 // # Access
 //

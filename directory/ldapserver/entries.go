@@ -58,14 +58,16 @@ func (e *dirEntry) attr(id attrID) *attrData {
 	return nil
 }
 
-// indexed attributes answer equality filters from a map.
-var indexedAttrs = [...]attrID{atMail, atCN, atSN, atGivenName, atDisplayName}
+// indexed attributes answer equality filters from a map and substring
+// filters from the trigram index: those anonymous clients may search by.
+var indexedAttrs = [...]attrID{atMail, atCN, atSN, atGivenName, atDisplayName, atUID}
 
 // snapshot is an immutable view of the directory.
 type snapshot struct {
 	entries []*dirEntry // 0 base, 1 ou=people, 2 ou=groups, then people, then groups
 	byDN    map[string]int32
-	index   [numAttrs]map[string][]int32
+	index   [numAttrs]map[string][]int32 // equality, for indexedAttrs
+	grams   gramIndex                    // substrings of indexedAttrs
 
 	peopleStart, peopleEnd int32
 	groupsStart, groupsEnd int32
@@ -175,7 +177,11 @@ func encodeSet(vals [][]byte) []byte {
 func buildSnapshot(baseDN string, entries []Entry, logf func(string, ...any)) *snapshot {
 	s := &snapshot{byDN: make(map[string]int32, 2*len(entries)+6)}
 	for _, id := range indexedAttrs {
-		s.index[id] = make(map[string][]int32, len(entries))
+		hint := len(entries)
+		if id == atUID {
+			hint = 0 // Entry has no uid: the map stays empty
+		}
+		s.index[id] = make(map[string][]int32, hint)
 	}
 	s.addEntry(baseEntry(baseDN))
 	people := newEntry("ou=people,"+baseDN, kindOU)
@@ -267,6 +273,7 @@ func buildSnapshot(baseDN string, entries []Entry, logf func(string, ...any)) *s
 		s.addEntry(b.e)
 	}
 	s.groupsEnd = int32(len(s.entries))
+	s.grams = buildGramIndex(s.entries)
 	return s
 }
 

@@ -1,9 +1,8 @@
 package ldapserver
 
 import (
-	"bytes"
 	"errors"
-	"slices"
+	"strings"
 )
 
 // Filter choices (RFC 4511 §4.5.1.7), the low bits of the context tag.
@@ -54,12 +53,20 @@ type filter struct {
 	nodes []fnode
 	anys  [][]byte
 	arena []byte
+
+	// scratch space of candidates
+	keys   []uint32
+	lists  [][]int32
+	bufs   [][]int32
+	nbuf   int
+	budget int // see candidateBudget
 }
 
 func (f *filter) reset() {
 	f.nodes = f.nodes[:0]
 	f.anys = f.anys[:0]
 	f.arena = f.arena[:0]
+	f.resetBufs()
 }
 
 // fold appends the caseIgnore form of v to the arena and returns it.
@@ -274,62 +281,118 @@ func (f *filter) eval(i int32, e *dirEntry) int {
 }
 
 func (f *filter) substrMatch(n *fnode, v string) bool {
-	b := []byte(v) // does not escape: no allocation for short values
+	// string(x) in comparisons neither allocates nor copies.
 	if n.hasInit {
-		if !bytes.HasPrefix(b, n.value) {
+		if len(v) < len(n.value) || v[:len(n.value)] != string(n.value) {
 			return false
 		}
-		b = b[len(n.value):]
+		v = v[len(n.value):]
 	}
-	end := len(b)
 	if n.hasFin {
-		if len(b) < len(n.final) || !bytes.HasSuffix(b, n.final) {
+		if len(v) < len(n.final) || v[len(v)-len(n.final):] != string(n.final) {
 			return false
 		}
-		end -= len(n.final)
+		v = v[:len(v)-len(n.final)]
 	}
-	b = b[:end]
 	for _, a := range f.anys[n.anyLo:n.anyHi] {
-		k := bytes.Index(b, a)
+		k := indexBytes(v, a)
 		if k < 0 {
 			return false
 		}
-		b = b[k+len(a):]
+		v = v[k+len(a):]
 	}
 	return true
 }
 
-// candidates returns the entries an index can narrow node i to, or ok false
-// when the whole scope must be scanned. The result may alias the index or
-// a fresh slice; callers must not modify it.
+// indexBytes is strings.Index(s, string(sub)) without converting sub.
+func indexBytes(s string, sub []byte) int {
+	if len(sub) == 0 {
+		return 0
+	}
+	for i := 0; i+len(sub) <= len(s); i++ {
+		k := strings.IndexByte(s[i:len(s)-len(sub)+1], sub[0])
+		if k < 0 {
+			return -1
+		}
+		i += k
+		if s[i:i+len(sub)] == string(sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+// candidates returns the entries an index can narrow node i to, in
+// ascending order, or ok false when the whole scope must be scanned. Every
+// entry the node matches is in the list; the caller evaluates the filter
+// on each. Equality and approximate assertions on indexed attributes use
+// the equality index, substring assertions with a component of three bytes
+// or more the trigram index; assertions that can never be True (unknown or
+// binary attributes, extensible matches) give no candidates. An AND takes
+// its shortest indexable child; an OR is indexable when every child is (and
+// their union is less than half the directory: a scan, which stops at the
+// size limit, does as well then); a NOT is not indexable. The result may
+// alias the index or a buffer of f; callers must not modify it.
 func (f *filter) candidates(s *snapshot, i int32) (list []int32, ok bool) {
 	n := &f.nodes[i]
 	switch n.op {
-	case fEquality, fApprox:
-		if n.attr < numAttrs && s.index[n.attr] != nil {
-			return s.index[n.attr][string(n.value)], true
+	case fEquality, fApprox, fSubstrings, fGreater, fLess:
+		if n.attr == atUnknown || n.attr.binary() {
+			return nil, true // Undefined for every entry
 		}
+		if s.index[n.attr] == nil {
+			return nil, false
+		}
+		switch n.op {
+		case fEquality, fApprox:
+			return s.index[n.attr][string(n.value)], true
+		case fSubstrings:
+			return f.substrCandidates(s, n)
+		}
+	case fPresent:
+		if n.attr == atUnknown {
+			return nil, true
+		}
+	case fExtensible:
+		return nil, true
 	case fAnd:
 		for k := n.child; k >= 0; k = f.nodes[k].next {
 			if l, ok2 := f.candidates(s, k); ok2 && (!ok || len(l) < len(list)) {
 				list, ok = l, true
+				if len(l) == 0 {
+					break
+				}
 			}
 		}
 		return list, ok
 	case fOr:
-		if n.child < 0 {
-			return nil, true
-		}
-		var acc []int32
+		total := 0
+		acc, tmp := -1, -1
 		for k := n.child; k >= 0; k = f.nodes[k].next {
 			l, ok2 := f.candidates(s, k)
 			if !ok2 {
 				return nil, false
 			}
-			acc = append(acc, l...)
+			if total += len(l); total > len(s.entries)/2 {
+				return nil, false
+			}
+			switch {
+			case len(l) == 0:
+			case list == nil:
+				list = l
+			default:
+				if !f.spend(len(list) + len(l)) {
+					return nil, false
+				}
+				if acc < 0 {
+					acc, tmp = f.takeBuf(), f.takeBuf()
+				}
+				f.bufs[tmp] = union(f.bufs[tmp][:0], list, l)
+				list = f.bufs[tmp]
+				acc, tmp = tmp, acc
+			}
 		}
-		slices.Sort(acc)
-		return slices.Compact(acc), true
+		return list, true
 	}
 	return nil, false
 }

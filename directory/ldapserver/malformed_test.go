@@ -189,7 +189,7 @@ func TestMalformedRequests(t *testing.T) {
 
 func TestIdleTimeoutAndMaxConns(t *testing.T) {
 	f := getFixtures(t)
-	_, addr := startServer(t, Config{MaxConns: 2, IdleTimeout: 200 * time.Millisecond}, testEntries(f))
+	s, addr := startServer(t, Config{MaxConns: 2, IdleTimeout: 200 * time.Millisecond}, testEntries(f))
 	// An idle connection is closed by the server.
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -199,6 +199,10 @@ func TestIdleTimeoutAndMaxConns(t *testing.T) {
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("idle connection: %v", err)
+	}
+	// The server counts the connection out just after closing it.
+	for deadline := time.Now().Add(5 * time.Second); s.connCount.Load() != 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 	// Beyond MaxConns: a notice (unavailable) and close.
 	a, b := dial(t, addr), dial(t, addr)

@@ -58,6 +58,10 @@ type Server struct {
 	wg          sync.WaitGroup
 	searchCount atomic.Int64
 
+	// scanOnly (a test hook) makes searches scan their scope instead of
+	// using the indexes.
+	scanOnly bool
+
 	// traceSearch, when set (by tests), sees each search request.
 	traceSearch func(bound bool, base string, scope int64, filter []byte)
 }

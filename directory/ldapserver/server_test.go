@@ -173,6 +173,9 @@ func TestFilterSemantics(t *testing.T) {
 		{"(givenName=alice)", []string{alice}},
 		{"(|(mail=alice@example.org)(mail=bob@example.org))", []string{alice, bob}},
 		{"(|(sn=alice@example.org)(|(cn=alice@example.org)(mail=alice@example.org)))", []string{alice}},
+		{"(|(sn=*a.liddell@example.org*)(|(cn=*a.liddell@example.org*)(mail=*a.liddell@example.org*)))", []string{alice}}, // dirmngr
+		{"(|(sn=*Example.ORG*)(|(cn=*example.org*)(mail=*example.org*)))", []string{alice, bob, carol, team}},
+		{"(|(sn=*builder*)(cn=*builder*))", []string{bob}},
 		{"(&(mail=alice@example.org)(objectClass=inetOrgPerson))", []string{alice}},
 		{"(&(mail=alice@example.org)(objectClass=groupOfNames))", nil},
 		{"(&(mail=alice@example.org)(!(sn=liddell)))", nil},
