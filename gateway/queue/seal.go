@@ -1,0 +1,246 @@
+package queue
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// The sealed file format (see the package documentation).
+const (
+	magic       = "SIGNETQ1"
+	chunkSize   = 64 << 10
+	tagSize     = 16
+	sealedChunk = chunkSize + tagSize
+	wrapNonce   = 12
+	headerSize  = len(magic) + 1 + wrapNonce + 32 + tagSize
+)
+
+// File kinds, bound into every file's authenticated data.
+const (
+	kindData     byte = 'D'
+	kindMeta     byte = 'M'
+	kindKeyCheck byte = 'K'
+)
+
+// ErrCorrupt is wrapped by the errors for a sealed file that cannot be
+// opened with the queue's key or whose content fails authentication
+// (another key, damage, truncation, a file swapped for another).
+var ErrCorrupt = errors.New("queue: sealed file unreadable (wrong key or damaged)")
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// additionalData binds a file to its kind and message id.
+func additionalData(kind byte, id string) []byte {
+	ad := make([]byte, 0, len(magic)+1+len(id))
+	ad = append(ad, magic...)
+	ad = append(ad, kind)
+	return append(ad, id...)
+}
+
+// chunkNonce is the nonce of chunk i: its number, and 1 in the last byte
+// for the final chunk.
+func chunkNonce(i uint64, final bool) []byte {
+	n := make([]byte, 12)
+	binary.BigEndian.PutUint64(n[:8], i)
+	if final {
+		n[11] = 1
+	}
+	return n
+}
+
+// sealWriter encrypts a stream into a sealed file: the header (with the
+// file's data key wrapped by the queue key), then 64 KiB chunks.
+type sealWriter struct {
+	w      io.Writer
+	aead   cipher.AEAD
+	ad     []byte
+	buf    []byte // plaintext of the pending chunk (cap sealedChunk)
+	chunks uint64
+	size   int64 // plaintext bytes written
+	closed bool
+}
+
+// newSealWriter writes the header to w and returns the writer of the
+// content.
+func newSealWriter(w io.Writer, master cipher.AEAD, kind byte, id string) (*sealWriter, error) {
+	key := make([]byte, 32)
+	nonce := make([]byte, wrapNonce)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	ad := additionalData(kind, id)
+	hdr := make([]byte, 0, headerSize)
+	hdr = append(hdr, magic...)
+	hdr = append(hdr, kind)
+	hdr = append(hdr, nonce...)
+	hdr = master.Seal(hdr, nonce, key, ad)
+	clear(key)
+	if _, err := w.Write(hdr); err != nil {
+		return nil, err
+	}
+	return &sealWriter{w: w, aead: aead, ad: ad, buf: make([]byte, 0, sealedChunk)}, nil
+}
+
+func (s *sealWriter) Write(p []byte) (int, error) {
+	if s.closed {
+		return 0, errors.New("queue: write after commit")
+	}
+	n := 0
+	for len(p) > 0 {
+		if len(s.buf) == chunkSize {
+			if err := s.flush(false); err != nil {
+				return n, err
+			}
+		}
+		k := min(len(p), chunkSize-len(s.buf))
+		s.buf = append(s.buf, p[:k]...)
+		p = p[k:]
+		n += k
+		s.size += int64(k)
+	}
+	return n, nil
+}
+
+func (s *sealWriter) flush(final bool) error {
+	sealed := s.aead.Seal(s.buf[:0], chunkNonce(s.chunks, final), s.buf, s.ad)
+	_, err := s.w.Write(sealed)
+	clear(s.buf[:cap(s.buf)])
+	s.buf = s.buf[:0]
+	s.chunks++
+	return err
+}
+
+// Close seals the final chunk (possibly empty).
+func (s *sealWriter) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.flush(true)
+}
+
+// sealReader decrypts a sealed file chunk by chunk. Every chunk is
+// authenticated before any of its bytes are returned; a read error other
+// than io.EOF wraps ErrCorrupt or is an I/O error.
+type sealReader struct {
+	r       io.ReaderAt
+	aead    cipher.AEAD
+	ad      []byte
+	body    int64 // sealed bytes after the header
+	nchunks uint64
+	next    uint64
+	buf     []byte
+	plain   []byte
+	err     error
+}
+
+// openSealed reads the header of a sealed file of the given size and
+// unwraps its data key.
+func openSealed(r io.ReaderAt, size int64, master cipher.AEAD, kind byte, id string) (*sealReader, error) {
+	if size < int64(headerSize+tagSize) {
+		return nil, fmt.Errorf("%w: too short", ErrCorrupt)
+	}
+	hdr := make([]byte, headerSize)
+	if _, err := r.ReadAt(hdr, 0); err != nil {
+		return nil, err
+	}
+	if string(hdr[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: not a queue file", ErrCorrupt)
+	}
+	if hdr[len(magic)] != kind {
+		return nil, fmt.Errorf("%w: wrong file kind", ErrCorrupt)
+	}
+	ad := additionalData(kind, id)
+	nonce := hdr[len(magic)+1 : len(magic)+1+wrapNonce]
+	key, err := master.Open(nil, nonce, hdr[len(magic)+1+wrapNonce:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: data key does not unwrap (another key?)", ErrCorrupt)
+	}
+	aead, err := newGCM(key)
+	clear(key)
+	if err != nil {
+		return nil, err
+	}
+	body := size - int64(headerSize)
+	n := uint64((body + sealedChunk - 1) / sealedChunk)
+	if last := body - int64(n-1)*sealedChunk; last < tagSize {
+		return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
+	}
+	return &sealReader{r: r, aead: aead, ad: ad, body: body, nchunks: n, buf: make([]byte, sealedChunk)}, nil
+}
+
+func (s *sealReader) Read(p []byte) (int, error) {
+	for len(s.plain) == 0 {
+		if s.err != nil {
+			return 0, s.err
+		}
+		if s.next == s.nchunks {
+			return 0, io.EOF
+		}
+		s.err = s.load()
+	}
+	n := copy(p, s.plain)
+	s.plain = s.plain[n:]
+	return n, nil
+}
+
+func (s *sealReader) load() error {
+	i := s.next
+	off := int64(i) * sealedChunk
+	final := i == s.nchunks-1
+	size := int64(sealedChunk)
+	if final {
+		size = s.body - off
+	}
+	sealed := s.buf[:size]
+	if _, err := s.r.ReadAt(sealed, int64(headerSize)+off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: truncated", ErrCorrupt)
+		}
+		return err
+	}
+	plain, err := s.aead.Open(sealed[:0], chunkNonce(i, final), sealed, s.ad)
+	if err != nil {
+		return fmt.Errorf("%w: chunk %d fails authentication", ErrCorrupt, i)
+	}
+	s.plain = plain
+	s.next++
+	return nil
+}
+
+// readSealedFile reads and decrypts a whole (small) sealed file.
+func readSealedFile(path string, master cipher.AEAD, kind byte, id string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	r, err := openSealed(f, fi.Size(), master, kind, id)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}

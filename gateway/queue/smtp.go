@@ -1,0 +1,307 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/signet-smime/signet/gateway"
+)
+
+// SMTPDeliverer delivers over SMTP to the two next hops.
+type SMTPDeliverer struct {
+	// RelayAddr and DeliverAddr are the host:port of the smarthost
+	// (gateway.HopRelay) and of the organisation's mail server
+	// (gateway.HopDeliver). (A field cannot be called Deliver: that is
+	// the method.)
+	RelayAddr, DeliverAddr string
+	// HeloName is sent in EHLO (default "localhost").
+	HeloName string
+	// TLS is the client configuration for STARTTLS (nil: defaults, with
+	// ServerName taken from the hop's host). When TLS is not required,
+	// STARTTLS is opportunistic (RFC 7435): used whenever offered, without
+	// certificate verification, and a failed handshake falls back to a
+	// new plaintext connection.
+	TLS *tls.Config
+	// RequireTLS makes STARTTLS mandatory, with verification by TLS: an
+	// attempt fails temporarily when it is not offered or the handshake
+	// fails. RequireTLSFor does the same for the messages with a
+	// recipient in a given domain.
+	RequireTLS    bool
+	RequireTLSFor func(domain string) bool
+	// Timeout bounds the connection and each command (default 5 minutes;
+	// the end of DATA gets twice as long).
+	Timeout time.Duration
+}
+
+var _ Deliverer = (*SMTPDeliverer)(nil)
+
+// errTemp marks failures of the whole attempt.
+func errTemp(format string, a ...any) error {
+	return fmt.Errorf("smtp delivery: "+format, a...)
+}
+
+// Deliver sends msg to env's recipients at env.Hop's address: EHLO,
+// STARTTLS, MAIL FROM (SIZE when advertised, BODY=8BITMIME when offered,
+// SMTPUTF8 when an address needs it), RCPT for each recipient (4xx
+// temporary, 5xx permanent), DATA once for those accepted.
+func (s *SMTPDeliverer) Deliver(ctx context.Context, env gateway.Envelope, msg io.Reader) ([]Result, error) {
+	addr := s.RelayAddr
+	if env.Hop == gateway.HopDeliver {
+		addr = s.DeliverAddr
+	}
+	if addr == "" {
+		return nil, errTemp("no address configured for hop %q", env.Hop)
+	}
+	require := s.RequireTLS
+	if s.RequireTLSFor != nil {
+		for _, r := range env.Recipients {
+			if i := strings.LastIndexByte(r, '@'); i >= 0 && s.RequireTLSFor(strings.ToLower(r[i+1:])) {
+				require = true
+			}
+		}
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	helo := s.HeloName
+	if helo == "" {
+		helo = "localhost"
+	}
+
+	conn, err := s.connect(ctx, addr, helo, timeout, require, true)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	c.CommandTimeout = timeout
+	c.SubmissionTimeout = 2 * timeout
+	if err := c.Hello(helo); err != nil {
+		return nil, errTemp("%s: EHLO: %w", addr, err)
+	}
+
+	var opts smtp.MailOptions
+	if sz, ok := msg.(interface{ Size() int64 }); ok {
+		opts.Size = sz.Size()
+	}
+	if !isASCII(env.Sender) || !allASCII(env.Recipients) {
+		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+			return allResults(env.Recipients, Result{Code: 553, Enhanced: "5.6.7", Permanent: true,
+				Text: "next hop " + addr + " does not support SMTPUTF8, needed for a non-ASCII address"}), nil
+		}
+		opts.UTF8 = true
+	}
+	if err := c.Mail(env.Sender, &opts); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code/100 == 5 {
+			return allResults(env.Recipients, replyResult("", err)), nil
+		}
+		return nil, errTemp("%s: MAIL FROM: %w", addr, err)
+	}
+
+	results := make([]Result, 0, len(env.Recipients))
+	var accepted []int
+	for _, r := range env.Recipients {
+		err := c.Rcpt(r, nil)
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+			accepted = append(accepted, len(results))
+			results = append(results, Result{Recipient: r})
+		case errors.As(err, &se):
+			results = append(results, replyResult(r, err))
+		default:
+			return nil, errTemp("%s: RCPT TO: %w", addr, err)
+		}
+	}
+	if len(accepted) == 0 {
+		c.Quit()
+		return results, nil
+	}
+	setAccepted := func(res Result) {
+		for _, i := range accepted {
+			res.Recipient = results[i].Recipient
+			results[i] = res
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			return nil, errTemp("%s: DATA: %w", addr, err)
+		}
+		setAccepted(replyResult("", err))
+		c.Quit()
+		return results, nil
+	}
+	if _, err := io.Copy(w, msg); err != nil {
+		// Drop the connection without the final dot: nothing is delivered.
+		conn.Close()
+		return nil, errTemp("%s: sending the message: %w", addr, err)
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			// No reply to the final dot: the message may have been
+			// accepted (RFC 1047); it is sent again later.
+			return nil, errTemp("%s: end of DATA: %w", addr, err)
+		}
+		setAccepted(replyResult("", err))
+		c.Quit()
+		return results, nil
+	}
+	ok := Result{Code: 250, Text: resp.StatusText}
+	if code, rest, found := strings.Cut(resp.StatusText, " "); found && strings.Count(code, ".") == 2 && code[0] == '2' {
+		ok.Enhanced, ok.Text = code, rest
+	}
+	setAccepted(ok)
+	c.Quit()
+	return results, nil
+}
+
+// connect dials addr, reads the greeting, sends EHLO and negotiates
+// STARTTLS. The returned connection replays a greeting so that go-smtp's
+// client can take over (it sends EHLO again, as RFC 3207 requires after
+// TLS).
+func (s *SMTPDeliverer) connect(ctx context.Context, addr, helo string, timeout time.Duration, require, tryTLS bool) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, errTemp("%w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	fail := func(err error) (net.Conn, error) {
+		conn.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, errTemp("%s: %w", addr, err)
+	}
+	conn.SetDeadline(time.Now().Add(timeout))
+	tp := textproto.NewReader(bufio.NewReader(conn))
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		return fail(fmt.Errorf("greeting: %w", err))
+	}
+	if _, err := fmt.Fprintf(conn, "EHLO %s\r\n", helo); err != nil {
+		return fail(err)
+	}
+	offered := false
+	if _, text, err := tp.ReadResponse(250); err == nil {
+		for _, line := range strings.Split(text, "\n")[1:] {
+			if f := strings.Fields(line); len(f) > 0 && strings.EqualFold(f[0], "STARTTLS") {
+				offered = true
+			}
+		}
+	} else if _, ok := err.(*textproto.Error); !ok {
+		return fail(fmt.Errorf("EHLO: %w", err))
+	}
+	switch {
+	case !offered && require:
+		return fail(errors.New("TLS is required but the server does not offer STARTTLS"))
+	case !offered || !tryTLS:
+		conn.SetDeadline(time.Time{})
+		return &greetedConn{Conn: conn}, nil
+	}
+	if _, err := fmt.Fprintf(conn, "STARTTLS\r\n"); err != nil {
+		return fail(err)
+	}
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		if _, ok := err.(*textproto.Error); ok && !require {
+			conn.Close()
+			return s.connect(ctx, addr, helo, timeout, require, false)
+		}
+		return fail(fmt.Errorf("STARTTLS: %w", err))
+	}
+	var cfg *tls.Config
+	if s.TLS != nil {
+		cfg = s.TLS.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	if !require {
+		cfg.InsecureSkipVerify = true
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if !require {
+			conn.Close()
+			return s.connect(ctx, addr, helo, timeout, require, false)
+		}
+		return fail(fmt.Errorf("TLS handshake: %w", err))
+	}
+	tc.SetDeadline(time.Time{})
+	return &greetedConn{Conn: tc}, nil
+}
+
+// greetedConn replays a greeting before the connection's own data.
+type greetedConn struct {
+	net.Conn
+	greeting string
+	sent     bool
+}
+
+func (g *greetedConn) Read(p []byte) (int, error) {
+	if !g.sent {
+		g.sent = true
+		g.greeting = "220 signet-queue resumed\r\n"
+	}
+	if g.greeting != "" {
+		n := copy(p, g.greeting)
+		g.greeting = g.greeting[n:]
+		return n, nil
+	}
+	return g.Conn.Read(p)
+}
+
+func replyResult(rcpt string, err error) Result {
+	res := errorResult(rcpt, err)
+	res.Permanent = res.Code/100 == 5
+	return res
+}
+
+func allResults(rcpts []string, res Result) []Result {
+	out := make([]Result, len(rcpts))
+	for i, r := range rcpts {
+		out[i] = res
+		out[i].Recipient = r
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func allASCII(ss []string) bool {
+	for _, s := range ss {
+		if !isASCII(s) {
+			return false
+		}
+	}
+	return true
+}
