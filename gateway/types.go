@@ -33,7 +33,7 @@ type Envelope struct {
 	Hop string
 	// Client is the SMTP client's address and HELO name, for Received.
 	ClientAddr, ClientHelo string
-	Authenticated      string // the AUTH identity, if any
+	Authenticated          string // the AUTH identity, if any
 }
 
 // KeySource gives the gateway the keys it holds for users (KeyCustody

@@ -214,7 +214,7 @@ with --every it runs again after each interval until stopped.`,
 				return err
 			}
 			if !ok {
-				preset = orgSettings["UpstreamLDAPPreset"].def
+				preset = settingDefault("UpstreamLDAPPreset")
 			}
 			cfg, err := f.config(preset)
 			if err != nil {

@@ -32,7 +32,7 @@ func setting(ctx context.Context, st store.Store, name string) (string, error) {
 		return "", err
 	}
 	if !ok || checkSetting(name, v) != nil {
-		return orgSettings[name].def, nil
+		return settingDefault(name), nil
 	}
 	return v, nil
 }

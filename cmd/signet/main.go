@@ -48,7 +48,7 @@ Exit codes: 0 success, 1 the operation failed, 2 bad command line.`,
 	addDataFlag(root)
 	root.AddCommand(newSignCommand(), newVerifyCommand(), newEncryptCommand(), newDecryptCommand(), newDemoCommand(),
 		newInitCommand(), newCACommand(), newCertCommand(), newServeCommand(), newConfigCommand(), newTrustCommand(), newDirectoryCommand(),
-		newUserCommand(), newGroupCommand(), newContactCommand(), newLookupCommand())
+		newUserCommand(), newGroupCommand(), newContactCommand(), newLookupCommand(), newPolicyCommand())
 	return root
 }
 

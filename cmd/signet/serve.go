@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +26,11 @@ import (
 func newServeCommand() *cobra.Command {
 	var addr string
 	var lo ldapOptions
+	var so smtpOptions
+	var retry []string
 	c := &cobra.Command{
-		Use:   "serve [--http ADDR] [--ldap ADDR] [--ldaps ADDR]",
-		Short: "Serve CRLs, CA certificates, OCSP and the LDAP directory",
+		Use:   "serve [--http ADDR] [--ldap ADDR] [--ldaps ADDR] [--smtp ADDR --relay HOST:PORT --deliver HOST:PORT]",
+		Short: "Serve CRLs, CA certificates, OCSP, the LDAP directory and the SMTP gateway",
 		Long: `Serve runs Signet's services from the data folder (--data).
 
 On its first run on an empty folder it sets up a trial organisation
@@ -55,7 +58,21 @@ mail, cn, sn, givenName, displayName or uid), at most 25 entries per search;
 listing the directory needs a bind with an account of "signet directory
 account add" (or --ldap-anonymous-list). Changes in the store show within
 a few seconds. Without --ldap-cert/--ldap-key, TLS uses a self-signed
-certificate made at start.`,
+certificate made at start.
+
+SMTP gateway (--smtp ADDR, with --relay and --deliver): accepts mail (ESMTP,
+STARTTLS, SIZE, 8BITMIME, SMTPUTF8, PIPELINING), applies the organisation's
+S/MIME settings and policy ("signet config", "signet policy"): outbound mail
+(a local sender to external recipients, from --smtp-trusted networks only:
+no open relay) is signed with the sender's key and encrypted for every
+recipient whose certificate "signet lookup" finds; inbound mail is decrypted
+for local recipients whose keys Signet holds and its signatures verified,
+with the outcome in X-Signet-Signature and X-Signet-Encryption. Mail is
+answered 250 only once every resulting message is durably queued (fsync,
+sealed at rest under DATA/queue); the queue delivers to --relay (outbound)
+or --deliver (inbound), retries with back-off (--smtp-retry) and bounces
+with a DSN when a message finally fails. A full disk or a failing store is
+answered 4xx. /metrics on the HTTP address gives Prometheus metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
@@ -65,7 +82,8 @@ certificate made at start.`,
 				return err
 			}
 			defer svc.Close()
-			h, err := newPKIHandler(ctx, svc)
+			var h http.Handler
+			h, err = newPKIHandler(ctx, svc)
 			if err != nil {
 				return err
 			}
@@ -74,6 +92,30 @@ certificate made at start.`,
 				return err
 			}
 			defer stopLDAP()
+			for _, r := range retry {
+				d, err := time.ParseDuration(r)
+				if err != nil || d <= 0 {
+					return usagef("--smtp-retry: %q is not a positive duration", r)
+				}
+				so.retry = append(so.retry, d)
+			}
+			var smtpTLS *tls.Config
+			if so.addr != "" {
+				if smtpTLS, err = ldapTLS(so.cert, so.key, so.addr, c.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
+			stopSMTP, metrics, err := startGateway(ctx, svc, so, smtpTLS, c.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer stopSMTP()
+			if metrics != nil {
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", metrics.Handler())
+				mux.Handle("/", h)
+				h = mux
+			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
@@ -98,6 +140,17 @@ certificate made at start.`,
 	c.Flags().StringVar(&lo.base, "ldap-base", "", "the directory's base `DN` (default dc=… of the organisation's first domain)")
 	c.Flags().StringVar(&lo.cert, "ldap-cert", "", "LDAP TLS certificate `FILE` (PEM, chain included)")
 	c.Flags().StringVar(&lo.key, "ldap-key", "", "LDAP TLS private key `FILE` (PEM)")
+	c.Flags().StringVar(&so.addr, "smtp", "", "run the SMTP gateway on `ADDR`")
+	c.Flags().StringVar(&so.relay, "relay", "", "outbound mail goes to this smarthost `HOST:PORT`")
+	c.Flags().StringVar(&so.deliver, "deliver", "", "inbound mail goes to the organisation's mail server at `HOST:PORT`")
+	c.Flags().StringVar(&so.hostname, "smtp-hostname", "", "the gateway's host `NAME` in greetings and Received fields (default the system's)")
+	c.Flags().StringVar(&so.cert, "smtp-cert", "", "STARTTLS certificate `FILE` (PEM; default a self-signed one made at start)")
+	c.Flags().StringVar(&so.key, "smtp-key", "", "STARTTLS private key `FILE` (PEM)")
+	c.Flags().StringArrayVar(&so.trusted, "smtp-trusted", nil, "a `NETWORK` (CIDR) whose clients may send to external recipients: the organisation's mail server (default loopback; repeat for several)")
+	c.Flags().Int64Var(&so.maxSize, "smtp-max-size", 50<<20, "largest message accepted, in `BYTES`")
+	c.Flags().StringSliceVar(&retry, "smtp-retry", nil, "delivery retry `DELAYS`, comma-separated (default 1m,5m,15m,30m,1h, then every 2h; messages bounce after 5 days)")
+	c.Flags().Int64Var(&so.minFree, "smtp-min-free", 64<<20, "answer 452 (try later) while the queue's file system has less than `BYTES` free")
+	c.Flags().BoolVar(&so.requireTLS, "smtp-require-tls", false, "deliver only over STARTTLS with a verified certificate")
 	c.Flags().BoolVar(&lo.anonList, "ldap-anonymous-list", false, "let anonymous LDAP clients list the whole directory (directory harvesting: keep it off on the internet)")
 	return c
 }

@@ -49,7 +49,7 @@ func revocationSettings(ctx context.Context) (map[string]string, error) {
 	vals := map[string]string{}
 	names := []string{"CRLConnectionTimeout", "CRLRetrievalTimeout", "DisableCRLCheck", "CheckCRLOnSend", "RevocationFailOpen"}
 	for _, n := range names {
-		vals[n] = orgSettings[n].def
+		vals[n] = settingDefault(n)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, dbName)); err != nil {
 		return vals, nil

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/signet-smime/signet/cms"
+	"github.com/signet-smime/signet/gateway"
+	"github.com/signet-smime/signet/gateway/queue"
+	"github.com/signet-smime/signet/gateway/transform"
+	"github.com/signet-smime/signet/pki"
+	"github.com/signet-smime/signet/policy"
+	"github.com/signet-smime/signet/store"
+)
+
+// smtpOptions are serve's gateway flags.
+type smtpOptions struct {
+	addr, relay, deliver, hostname, cert, key string
+	trusted                                   []string
+	maxSize, minFree                          int64
+	retry                                     []time.Duration
+	requireTLS                                bool
+}
+
+// gatewayKeys adapts pki.GatewayKeys to the gateway's error.
+type gatewayKeys struct{ k *pki.GatewayKeys }
+
+func noKey(err error) error {
+	if errors.Is(err, pki.ErrNotFound) {
+		return fmt.Errorf("%w: %v", gateway.ErrNoKey, err)
+	}
+	return err
+}
+
+func (g gatewayKeys) Signer(ctx context.Context, addr string) (crypto.Signer, *x509.Certificate, []*x509.Certificate, error) {
+	s, c, ch, err := g.k.Signer(ctx, addr)
+	return s, c, ch, noKey(err)
+}
+
+func (g gatewayKeys) Identities(ctx context.Context, addr string) ([]*cms.Identity, error) {
+	ids, err := g.k.Identities(ctx, addr)
+	return ids, noKey(err)
+}
+
+func (g gatewayKeys) EncryptionCert(ctx context.Context, addr string) (*x509.Certificate, error) {
+	c, err := g.k.EncryptionCert(ctx, addr)
+	return c, noKey(err)
+}
+
+// localDomains reports whether an address is in the organisation's
+// domains (or their subdomains).
+func localDomains(domains []string) func(string) bool {
+	return func(addr string) bool {
+		_, d, ok := strings.Cut(strings.ToLower(addr), "@")
+		if !ok {
+			return false
+		}
+		for _, od := range domains {
+			od = strings.ToLower(od)
+			if d == od || strings.HasSuffix(d, "."+od) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// startGateway starts the SMTP gateway and its delivery queue; the function
+// it returns stops them. metrics is where /metrics goes.
+func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.Config, log io.Writer) (stop func(), metrics *gateway.Metrics, err error) {
+	if o.addr == "" {
+		return func() {}, nil, nil
+	}
+	if o.relay == "" || o.deliver == "" {
+		return nil, nil, usagef("--smtp needs --relay HOST:PORT (the smarthost for outbound mail) and --deliver HOST:PORT (the organisation's mail server)")
+	}
+	info, err := svc.Store.GetCA(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	local := localDomains(info.Domains)
+	lookup, err := newLookup(ctx, svc, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	tin, err := readTrust(nil, nil, dataFolderTrust(ctx))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tin.setFetcher(ctx, false); err != nil {
+		return nil, nil, err
+	}
+	issuing := info.IssuingFingerprint
+	proc := &transform.Processor{
+		Policy:   &policy.Engine{Store: svc.Store},
+		Lookup:   lookup,
+		Keys:     gatewayKeys{&pki.GatewayKeys{Svc: svc}},
+		Local:    local,
+		Validate: tin.validator(),
+		Harvest: func(ctx context.Context, cert *x509.Certificate, from string) error {
+			_, err := svc.PutExternalCertificate(ctx, cert, store.SourceHarvested)
+			return err
+		},
+		KnownGCM: func(cert *x509.Certificate) bool {
+			// Signet's own certificates: their holders read mail through
+			// Signet (or a client Signet set up), which reads AES-GCM.
+			c, err := svc.Store.GetCertificate(ctx, pki.Fingerprint(cert))
+			return err == nil && c.IssuerFingerprint == issuing
+		},
+	}
+	key, err := svc.Master.DeriveKey("gateway queue")
+	if err != nil {
+		return nil, nil, err
+	}
+	hostname := o.hostname
+	if hostname == "" {
+		if hostname, err = os.Hostname(); err != nil || hostname == "" {
+			hostname = "localhost"
+		}
+	}
+	logf := func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...), "service", "smtp") }
+	q, err := queue.Open(queue.Options{Dir: filepath.Join(dataDir, "queue"), Key: key, Hostname: hostname, Backoff: o.retry, MinFree: o.minFree, LocalSender: local, Logf: logf})
+	if err != nil {
+		return nil, nil, err
+	}
+	var trusted []*net.IPNet
+	for _, c := range o.trusted {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			q.Close()
+			return nil, nil, usagef("--smtp-trusted %q: want a network like 10.0.0.0/8", c)
+		}
+		trusted = append(trusted, n)
+	}
+	m := gateway.NewMetrics(func() map[string]float64 {
+		st := q.Stats()
+		return map[string]float64{"queued": float64(st.Queued), "deferred": float64(st.Deferred)}
+	})
+	srv, err := gateway.NewServer(gateway.Config{Hostname: hostname, TLS: tc, MaxMessageBytes: o.maxSize, Local: local,
+		Trusted: trusted, Transformer: proc, Queue: q, SpoolDir: filepath.Join(dataDir, "queue"), Observe: m.Observe, Logf: logf})
+	if err != nil {
+		q.Close()
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		q.Close()
+		return nil, nil, err
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	deliverer := &queue.SMTPDeliverer{RelayAddr: o.relay, DeliverAddr: o.deliver, HeloName: hostname, RequireTLS: o.requireTLS,
+		TLS: &tls.Config{InsecureSkipVerify: !o.requireTLS, MinVersion: tls.VersionTLS12}} // opportunistic STARTTLS does not verify (as MTAs do)
+	go func() {
+		if err := q.Run(dctx, deliverer); err != nil && !errors.Is(err, context.Canceled) {
+			slog.Error("delivery queue stopped", "err", err)
+		}
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			slog.Error("SMTP server stopped", "err", err)
+		}
+	}()
+	fmt.Fprintf(log, "signet: SMTP gateway on %s (outbound to %s, inbound to %s, queue %s)\n", ln.Addr(), o.relay, o.deliver, filepath.Join(dataDir, "queue"))
+	return func() {
+		srv.Close()
+		cancel()
+		q.Close()
+	}, m, nil
+}

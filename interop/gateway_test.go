@@ -1,0 +1,393 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-smime/signet/internal/testpki"
+)
+
+// sink is a Postfix smtp-sink that dumps every message into a folder.
+type sink struct {
+	t    *testing.T
+	port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startSink runs smtp-sink on port (a free one if 0).
+func startSink(t *testing.T, port int) *sink {
+	t.Helper()
+	bin := needTool(t, "smtp-sink")
+	if port == 0 {
+		port = freePort(t)
+	}
+	s := &sink{t: t, port: port, dir: t.TempDir(), done: make(chan struct{})}
+	s.cmd = exec.Command(bin, "-u", "root", "-d", filepath.Join(s.dir, "%M."), fmt.Sprintf("127.0.0.1:%d", port), "1000")
+	var errb bytes.Buffer
+	s.cmd.Stderr = &errb
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.stop)
+	// Wait until it listens.
+	for i := 0; ; i++ {
+		if c, err := dialTCP(port); err == nil {
+			c.Close()
+			return s
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("smtp-sink exited: %s", errb.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if i > 250 {
+			t.Fatal("smtp-sink did not start")
+		}
+	}
+}
+
+func (s *sink) stop() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// messages returns the messages received so far, without smtp-sink's own
+// X- envelope lines and Received field.
+func (s *sink) messages() [][]byte {
+	var out [][]byte
+	files, _ := filepath.Glob(filepath.Join(s.dir, "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		out = append(out, stripSinkHeader(b))
+	}
+	return out
+}
+
+// wait returns the messages once there are at least n (fails after 30 s).
+func (s *sink) wait(n int) [][]byte {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ms := s.messages()
+		if len(ms) >= n {
+			time.Sleep(100 * time.Millisecond) // let the last dump finish
+			return s.messages()
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("smtp-sink on port %d got %d messages in 30 s, want %d", s.port, len(ms), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func stripSinkHeader(b []byte) []byte {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	off := 0
+	inReceived := false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "X-Client-") || strings.HasPrefix(line, "X-Helo-Args:") || strings.HasPrefix(line, "X-Mail-Args:") || strings.HasPrefix(line, "X-Rcpt-Args:"):
+		case strings.HasPrefix(line, "Received: ") && strings.Contains(string(b[off:min(off+300, len(b))]), "by smtp-sink"):
+			inReceived = true
+		case inReceived && (strings.HasPrefix(line, "\t") || strings.HasPrefix(line, " ")):
+		default:
+			return b[off:]
+		}
+		off += len(line) + 1
+	}
+	return b[off:]
+}
+
+var signetID = regexp.MustCompile(`\(Signet\) with ESMTPS? id ([0-9a-f]+)`)
+
+// gw is an organisation running the gateway between two sinks.
+type gw struct {
+	*org
+	smtp           int
+	relay, deliver *sink
+	stop           func()
+	bob            *testpki.Identity
+	partner        *testpki.Identity
+	serveArgs      []string
+}
+
+// newGateway sets up example.org with alice (keys held by the gateway), a
+// partner CA with bob@partner.test as a contact, and starts signet serve
+// with the gateway between a relay sink and a deliver sink.
+func newGateway(t *testing.T, extra ...string) *gw {
+	t.Helper()
+	needTool(t, "swaks")
+	g := &gw{org: newOrg(t)}
+	g.must("config", "set", "KeyCustody", "gateway")
+	g.must("user", "add", "alice@example.org", "--name", "Alice", "--issue")
+	var err error
+	if g.partner, err = testpki.NewCA("Partner CA"); err != nil {
+		t.Fatal(err)
+	}
+	if g.bob, err = g.partner.Issue("bob@partner.test", testpki.RSA2048, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := g.bob.WriteFiles(g.dir, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	g.write("partner-ca.pem", testpki.CertPEM(g.partner.Cert))
+	g.must("trust", "import", "partner-ca.pem")
+	g.must("contact", "add", "bob@partner.test", "--cert", "bob.crt")
+	g.relay, g.deliver = startSink(t, 0), startSink(t, 0)
+	g.smtp = freePort(t)
+	g.serveArgs = append([]string{"--smtp", fmt.Sprintf("127.0.0.1:%d", g.smtp), "--smtp-hostname", "gw.example.org",
+		"--relay", fmt.Sprintf("127.0.0.1:%d", g.relay.port), "--deliver", fmt.Sprintf("127.0.0.1:%d", g.deliver.port),
+		"--smtp-retry", "1s"}, extra...)
+	g.stop, _ = g.startServe(t, g.serveArgs...)
+	return g
+}
+
+// swaks sends a message through the gateway.
+func (g *gw) swaks(args ...string) result {
+	g.t.Helper()
+	return run(g.t, g.dir, nil, "swaks", append([]string{"--server", fmt.Sprintf("127.0.0.1:%d", g.smtp), "--hide-informational"}, args...)...)
+}
+
+// opensslDecryptVerify has OpenSSL decrypt a message for bob and verify
+// the signature inside with Signet's root; it returns the verified content.
+func (g *gw) opensslDecryptVerify(msg []byte) []byte {
+	g.t.Helper()
+	openssl := needTool(g.t, "openssl")
+	in := g.write("in.eml", msg)
+	mustRun(g.t, g.dir, nil, openssl, "cms", "-decrypt", "-in", in, "-recip", "bob.crt", "-inkey", "bob.key", "-out", "dec.eml")
+	r := run(g.t, g.dir, nil, openssl, "cms", "-verify", "-in", "dec.eml", "-CAfile", "root.pem", "-purpose", "any", "-out", "content.txt")
+	if r.code != 0 || !bytes.Contains(r.stderr, []byte("Verification successful")) {
+		g.t.Fatalf("openssl cms -verify of the decrypted message: exit %d\n%s\n%s", r.code, r.stderr, g.read("dec.eml"))
+	}
+	return g.read("content.txt")
+}
+
+func header(msg []byte, name string) []string {
+	var out []string
+	hdr, _, _ := bytes.Cut(bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n")), []byte("\n\n"))
+	for _, line := range strings.Split(string(hdr), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, name) {
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	return out
+}
+
+// TestGatewayOutboundInbound: alice's mail to bob@partner.test leaves
+// signed by alice and encrypted for bob (OpenSSL decrypts and verifies it);
+// bob's signed and encrypted mail to alice (made by OpenSSL) arrives
+// decrypted with a verification header; a subject trigger forces
+// encryption; recipients without certificates get the configured policy;
+// /metrics counts it all.
+func TestGatewayOutboundInbound(t *testing.T) {
+	t.Parallel()
+	openssl := needTool(t, "openssl")
+	g := newGateway(t)
+	g.must("config", "set", "AlwaysSign", "true")
+	g.must("config", "set", "AlwaysEncrypt", "true")
+
+	// Outbound.
+	r := g.swaks("--from", "alice@example.org", "--to", "bob@partner.test", "--header", "Subject: quarterly figures", "--body", "the secret numbers 4 8 15")
+	if r.code != 0 {
+		t.Fatalf("swaks outbound: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	out := g.relay.wait(1)[0]
+	if !bytes.Contains(out, []byte("application/pkcs7-mime")) || bytes.Contains(out, []byte("secret numbers")) {
+		t.Fatalf("outbound message is not encrypted:\n%s", out)
+	}
+	if subj := header(out, "Subject"); len(subj) != 1 || subj[0] != "quarterly figures" {
+		t.Errorf("outbound Subject = %q", subj)
+	}
+	if content := g.opensslDecryptVerify(out); !bytes.Contains(content, []byte("the secret numbers 4 8 15")) {
+		t.Errorf("decrypted and verified content:\n%s", content)
+	}
+
+	// Inbound: OpenSSL signs as bob and encrypts for alice.
+	g.exportPEM("alice@example.org", "encrypt", "alice-enc")
+	g.write("note.txt", []byte("Content-Type: text/plain\r\n\r\nhello alice, the plans are attached\r\n"))
+	mustRun(t, g.dir, nil, openssl, "cms", "-sign", "-in", "note.txt", "-signer", "bob.crt", "-inkey", "bob.key", "-out", "signed.eml")
+	mustRun(t, g.dir, nil, openssl, "cms", "-encrypt", "-in", "signed.eml", "-aes256", "-out", "enc.eml", "alice-enc.pem")
+	enc := append([]byte("From: bob@partner.test\r\nTo: alice@example.org\r\nSubject: plans\r\nX-Signet-Signature: valid; forged=yes\r\n"), g.read("enc.eml")...)
+	g.write("inbound.eml", enc)
+	if r := g.swaks("--from", "bob@partner.test", "--to", "alice@example.org", "--data", "inbound.eml"); r.code != 0 {
+		t.Fatalf("swaks inbound: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	in := g.deliver.wait(1)[0]
+	sig := header(in, "X-Signet-Signature")
+	if len(sig) != 1 || !strings.HasPrefix(sig[0], "valid") || !strings.Contains(sig[0], "bob@partner.test") {
+		t.Errorf("inbound X-Signet-Signature = %q (the forged one must be gone)", sig)
+	}
+	if e := header(in, "X-Signet-Encryption"); len(e) != 1 || !strings.HasPrefix(e[0], "decrypted") {
+		t.Errorf("inbound X-Signet-Encryption = %q", e)
+	}
+	if !bytes.Contains(in, []byte("hello alice, the plans are attached")) {
+		t.Errorf("inbound message not decrypted:\n%s", in)
+	}
+	// bob's certificate was already known (contact): nothing harvested.
+
+	// A subject trigger forces encryption (AlwaysEncrypt off), and is
+	// removed.
+	g.must("config", "set", "AlwaysEncrypt", "false")
+	g.must("policy", "add", "--subject-trigger", "[encrypt]", "--action", "encrypt-or-refuse", "--description", "encrypt on demand")
+	if r := g.swaks("--from", "alice@example.org", "--to", "bob@partner.test", "--header", "Subject: [Encrypt] merger", "--body", "merger talk"); r.code != 0 {
+		t.Fatalf("swaks with trigger: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	trig := g.relay.wait(2)
+	var triggered []byte
+	for _, m := range trig {
+		if s := header(m, "Subject"); len(s) == 1 && strings.Contains(s[0], "merger") {
+			triggered = m
+		}
+	}
+	if triggered == nil || header(triggered, "Subject")[0] != "merger" || !bytes.Contains(triggered, []byte("application/pkcs7-mime")) {
+		t.Fatalf("triggered message: subject %q\n%s", header(triggered, "Subject"), triggered)
+	}
+	if c := g.opensslDecryptVerify(triggered); !bytes.Contains(c, []byte("merger talk")) {
+		t.Errorf("triggered content: %s", c)
+	}
+	// The trigger to a recipient without a certificate: refused (5.7.1).
+	r = g.swaks("--from", "alice@example.org", "--to", "carol@nocert.test", "--header", "Subject: [encrypt] hi", "--body", "x")
+	if r.code == 0 || !bytes.Contains(r.stdout, []byte("5.7.1")) || !bytes.Contains(r.stdout, []byte("carol@nocert.test")) {
+		t.Errorf("encrypt-or-refuse without a certificate: exit %d\n%s", r.code, r.stdout)
+	}
+	// AlwaysEncrypt with NoCertificateAction: send-signed delivers signed
+	// only; refuse refuses.
+	g.must("config", "set", "AlwaysEncrypt", "true")
+	if r := g.swaks("--from", "alice@example.org", "--to", "carol@nocert.test", "--header", "Subject: signed only", "--body", "plain but signed"); r.code != 0 {
+		t.Fatalf("send-signed: exit %d\n%s", r.code, r.stdout)
+	}
+	var signedOnly []byte
+	for _, m := range g.relay.wait(3) {
+		if s := header(m, "Subject"); len(s) == 1 && s[0] == "signed only" {
+			signedOnly = m
+		}
+	}
+	g.write("signed-only.eml", signedOnly)
+	if r := run(t, g.dir, nil, openssl, "cms", "-verify", "-in", "signed-only.eml", "-CAfile", "root.pem", "-purpose", "any"); r.code != 0 || !bytes.Contains(r.stdout, []byte("plain but signed")) {
+		t.Errorf("send-signed message does not verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	g.must("config", "set", "NoCertificateAction", "refuse", "--domain", "example.org")
+	if r := g.swaks("--from", "alice@example.org", "--to", "carol@nocert.test", "--body", "x"); r.code == 0 || !bytes.Contains(r.stdout, []byte("5.7.1")) {
+		t.Errorf("NoCertificateAction refuse: exit %d\n%s", r.code, r.stdout)
+	}
+	// No open relay: an external sender to an external recipient.
+	if r := g.swaks("--from", "eve@evil.test", "--to", "bob@partner.test", "--body", "spam"); r.code == 0 || !bytes.Contains(r.stdout, []byte("Relay access denied")) {
+		t.Errorf("open relay: exit %d\n%s", r.code, r.stdout)
+	}
+
+	resp, err := http.Get(g.url() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var mb bytes.Buffer
+	mb.ReadFrom(resp.Body)
+	for _, want := range []string{`signet_gateway_messages_total{action="signed+encrypted",direction="outbound",result="ok"}`, `direction="inbound"`, `signet_gateway_processing_seconds_bucket`, `signet_queue_messages`} {
+		if !strings.Contains(mb.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestGatewayNextHopDown: with the relay down, mail is accepted (queued)
+// and delivered once the relay comes back.
+func TestGatewayNextHopDown(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	port := g.relay.port
+	g.relay.stop()
+	if r := g.swaks("--from", "alice@example.org", "--to", "bob@partner.test", "--body", "queued while down"); r.code != 0 {
+		t.Fatalf("swaks with the relay down: exit %d\n%s", r.code, r.stdout)
+	}
+	time.Sleep(1500 * time.Millisecond) // at least one failed attempt
+	g.relay = startSink(t, port)
+	if m := g.relay.wait(1)[0]; !bytes.Contains(m, []byte("queued while down")) {
+		t.Errorf("delivered after the relay came back:\n%s", m)
+	}
+}
+
+// TestGatewayCrash: `kill -9` of signet in the middle of 1,000 messages
+// from smtp-source; after a restart every message that got a 250 to DATA is
+// delivered (counted at the sink by Signet's queue id).
+func TestGatewayCrash(t *testing.T) {
+	t.Parallel()
+	source := needTool(t, "smtp-source")
+	g := newGateway(t)
+	g.must("config", "set", "AlwaysSign", "true")
+	g.must("config", "set", "AlwaysEncrypt", "true")
+	log := filepath.Join(g.dir, "source.log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(source, "-v", "-s", "5", "-m", "1000", "-l", "2048", "-f", "alice@example.org", "-t", "bob@partner.test",
+		fmt.Sprintf("127.0.0.1:%d", g.smtp))
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); cmd.Wait(); f.Close() }()
+	acked := func() int {
+		b, _ := os.ReadFile(log)
+		return bytes.Count(b, []byte("<<< 250 2.0.0 OK: queued"))
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for acked() < 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d messages acknowledged in 60 s", acked())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.stop() // SIGKILL in the middle of the load
+	wg.Wait()
+	n := acked()
+	if n >= 1000 {
+		t.Fatalf("all 1000 acknowledged before the kill: the test proves nothing")
+	}
+	var errFile string
+	g.stop, errFile = g.startServe(t, g.serveArgs...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(errFile)
+			t.Logf("signet serve after the restart:\n%s", b)
+		}
+	})
+	msgs := g.relay.wait(n)
+	ids := map[string]bool{}
+	for _, m := range msgs {
+		if sm := signetID.FindSubmatch(m); sm != nil {
+			ids[string(sm[1])] = true
+		}
+	}
+	if len(ids) < n {
+		t.Fatalf("%d messages acknowledged with 250 before kill -9, only %d distinct ones delivered after the restart", n, len(ids))
+	}
+	t.Logf("acknowledged %d of 1000 before kill -9; delivered %d distinct (%d files at the sink)", n, len(ids), len(msgs))
+}
+
+func dialTCP(port int) (net.Conn, error) {
+	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+}
