@@ -60,7 +60,7 @@ for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$smtp") 2>/dev/null && br
 
 echo "== $n messages of 10 KiB, $sessions sessions, signed and encrypted for 2 recipients"
 t0=$(now)
-/usr/sbin/smtp-source -s "$sessions" -m "$n" -l 10240 -f alice@example.org -t bob@partner.test -r 2 "127.0.0.1:$smtp"
+/usr/sbin/smtp-source -s "$sessions" -m "$n" -l 10240 -f alice@example.org -t bob@partner.test -r 2 "127.0.0.1:$smtp" || { echo "bench: smtp-source failed"; tail -20 "$work/serve.log"; exit 1; }
 t1=$(now)
 wait_count "$work/relay" "$n"
 t2=$(now)
@@ -68,11 +68,11 @@ t2=$(now)
 wait_count "$work/direct" "$n"
 t3=$(now)
 # Check one: encrypted, not plain.
-f=$(find "$work/relay" -type f | head -1)
+f=$(find "$work/relay" -type f -print -quit)
 grep -q 'application/pkcs7-mime' "$f" || { echo "bench: the relayed message is not encrypted" >&2; exit 1; }
 
-bare=$(go test -run '^$' -bench 'BenchmarkBareSignEncrypt10K' -benchtime 2s ./gateway/transform | awk '/BenchmarkBareSignEncrypt10K/ { print 1e9 / $3 }')
-tf=$(go test -run '^$' -bench 'BenchmarkTransform10K' -benchtime 2s ./gateway/transform | awk '/BenchmarkTransform10K/ { print 1e9 / $3 }')
+bare=$(go test -run '^$' -bench 'BenchmarkBareSignEncrypt' -benchtime 2s ./gateway/transform | awk '/BenchmarkBareSignEncrypt/ { print 1e9 / $3 }')
+tf=$(go test -run '^$' -bench 'BenchmarkTransformSignEncrypt' -benchtime 2s ./gateway/transform | awk '/BenchmarkTransformSignEncrypt/ { print 1e9 / $3 }')
 awk -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" -v bare="$bare" -v tf="$tf" 'BEGIN {
   acc = n / (t1 - t0); e2e = n / (t2 - t0); direct = n / (t3 - t2)
   printf "%-44s %10s\n", "path", "msgs/s"

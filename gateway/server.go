@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -227,12 +228,11 @@ func queueError(err error) *smtp.SMTPError {
 // isNoSpace recognises a full disk in an error chain (ENOSPC or a queue's
 // own error that says so).
 func isNoSpace(err error) bool {
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if strings.Contains(strings.ToLower(e.Error()), "no space") {
-			return true
-		}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
 	}
-	return false
+	msg := strings.ToLower(fmt.Sprint(err))
+	return strings.Contains(msg, "no space") || strings.Contains(msg, "disk space") || strings.Contains(msg, "quota exceeded")
 }
 
 func newID() string {

@@ -391,3 +391,154 @@ func TestGatewayCrash(t *testing.T) {
 func dialTCP(port int) (net.Conn, error) {
 	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 }
+
+// TestGatewayBadInput: malformed MIME, broken S/MIME, a huge header line
+// and a message over the size limit get clear SMTP replies or are
+// delivered with an explanatory header; the gateway keeps serving; STARTTLS
+// works; a valid signer's certificate is harvested.
+func TestGatewayBadInput(t *testing.T) {
+	t.Parallel()
+	openssl := needTool(t, "openssl")
+	g := newGateway(t, "--smtp-max-size", "200000")
+
+	// Malformed MIME, inbound: delivered with X-Signet-Error.
+	g.write("bad-mime.eml", []byte("From: x@partner.test\r\nTo: alice@example.org\r\nSubject: bad\r\nthis is not a header line\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nbody without boundary\r\n"))
+	if r := g.swaks("--from", "x@partner.test", "--to", "alice@example.org", "--data", "bad-mime.eml"); r.code != 0 {
+		t.Fatalf("malformed MIME: exit %d\n%s", r.code, r.stdout)
+	}
+	// Broken S/MIME, inbound: delivered with the reason.
+	g.write("bad-smime.eml", []byte("From: x@partner.test\r\nTo: alice@example.org\r\nSubject: broken smime\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQAxggFAMIIBPAIBADCBpTCBnDELMAkGA1UEBhMCVVMx\r\n"))
+	if r := g.swaks("--from", "x@partner.test", "--to", "alice@example.org", "--data", "bad-smime.eml"); r.code != 0 {
+		t.Fatalf("broken S/MIME: exit %d\n%s", r.code, r.stdout)
+	}
+	ms := g.deliver.wait(2)
+	var sawMIME, sawSMIME bool
+	for _, m := range ms {
+		subj := header(m, "Subject")
+		switch {
+		case len(subj) == 1 && subj[0] == "bad":
+			sawMIME = len(header(m, "X-Signet-Error")) == 1 && bytes.Contains(m, []byte("body without boundary"))
+		case len(subj) == 1 && subj[0] == "broken smime":
+			e := header(m, "X-Signet-Encryption")
+			sawSMIME = len(e) == 1 && strings.HasPrefix(e[0], "not decrypted")
+		}
+	}
+	if !sawMIME || !sawSMIME {
+		t.Errorf("malformed MIME delivered with X-Signet-Error: %t; broken S/MIME delivered as not decrypted: %t\n%s", sawMIME, sawSMIME, bytes.Join(ms, []byte("\n=====\n")))
+	}
+	// A header line longer than SMTP allows, and a message over the size
+	// limit: refused with a clear code, nothing delivered.
+	g.write("long-header.eml", []byte("From: x@partner.test\r\nTo: alice@example.org\r\nX-Long: "+strings.Repeat("a", 100000)+"\r\n\r\nbody\r\n"))
+	if r := g.swaks("--from", "x@partner.test", "--to", "alice@example.org", "--data", "long-header.eml"); r.code == 0 || !regexp.MustCompile(`<\*\* 5\d\d`).Match(r.stdout) {
+		t.Errorf("a 100,000-character header line: exit %d\n%s", r.code, lastLines(r.stdout, 4))
+	}
+	g.write("big.eml", []byte("From: x@partner.test\r\nTo: alice@example.org\r\nSubject: big\r\n\r\n"+strings.Repeat("0123456789012345678901234567890123456789\r\n", 6000)))
+	if r := g.swaks("--from", "x@partner.test", "--to", "alice@example.org", "--data", "big.eml"); r.code == 0 || !bytes.Contains(r.stdout, []byte("552")) {
+		t.Errorf("a message over --smtp-max-size: exit %d\n%s", r.code, lastLines(r.stdout, 4))
+	}
+	// STARTTLS, and the gateway still serves.
+	if r := g.swaks("--tls", "--from", "x@partner.test", "--to", "alice@example.org", "--header", "Subject: over tls", "--body", "tls body"); r.code != 0 {
+		t.Fatalf("STARTTLS: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, m := range g.deliver.wait(3) {
+		if s := header(m, "Subject"); len(s) == 1 && s[0] == "over tls" && !bytes.Contains(m, []byte("with ESMTPS id")) {
+			t.Errorf("the Received field does not say ESMTPS:\n%s", m)
+		}
+	}
+
+	// A validly signed message from an unknown partner address: its
+	// certificate is harvested and then found by lookup.
+	carol, err := g.partner.Issue("carol@partner.test", testpki.P256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := carol.WriteFiles(g.dir, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	g.write("carol-note.txt", []byte("From: carol@partner.test\r\nTo: alice@example.org\r\nSubject: hello from carol\r\n\r\nsigned hello\r\n"))
+	mustRun(t, g.dir, nil, openssl, "cms", "-sign", "-in", "carol-note.txt", "-signer", "carol.crt", "-inkey", "carol.key", "-text", "-out", "carol-signed.eml")
+	signed := append([]byte("From: carol@partner.test\r\nTo: alice@example.org\r\nSubject: hello from carol\r\n"), g.read("carol-signed.eml")...)
+	g.write("carol-msg.eml", signed)
+	if r := g.swaks("--from", "carol@partner.test", "--to", "alice@example.org", "--data", "carol-msg.eml"); r.code != 0 {
+		t.Fatalf("signed inbound: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, m := range g.deliver.wait(4) {
+		if s := header(m, "Subject"); len(s) == 1 && s[0] == "hello from carol" {
+			if v := header(m, "X-Signet-Signature"); len(v) != 1 || !strings.HasPrefix(v[0], "valid") {
+				t.Errorf("carol's signature: %q", v)
+			}
+		}
+	}
+	if r := g.signet(nil, "lookup", "carol@partner.test", "--offline"); r.code != 0 || !bytes.Contains(r.stdout, []byte("found in harvested")) {
+		t.Errorf("harvested certificate not found by lookup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestGatewayDiskFull: with the queue on a small file system, the gateway
+// answers 452 (try later) instead of accepting what it cannot keep — both
+// through the free-space guard and on a real ENOSPC — and what it accepted
+// is delivered.
+func TestGatewayDiskFull(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("CI") != "true" && os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	o := newOrg(t)
+	o.must("config", "set", "KeyCustody", "gateway")
+	o.must("user", "add", "alice@example.org", "--issue")
+	qdir := filepath.Join(o.data, "queue")
+	if err := os.MkdirAll(qdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=600k,mode=0700", "tmpfs", qdir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs (the test runs as root under CI): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", qdir).Run() })
+	deliver := startSink(t, 0)
+	relayPort := freePort(t) // the relay is down: accepted mail stays queued
+	smtpPort := freePort(t)
+	args := []string{"--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort), "--relay", fmt.Sprintf("127.0.0.1:%d", relayPort),
+		"--deliver", fmt.Sprintf("127.0.0.1:%d", deliver.port), "--smtp-retry", "1s"}
+	swaks := func(body string) result {
+		o.write("msg.eml", []byte("From: alice@example.org\r\nTo: bob@partner.test\r\nSubject: fill\r\n\r\n"+body+"\r\n"))
+		return run(t, o.dir, nil, needTool(t, "swaks"), "--server", fmt.Sprintf("127.0.0.1:%d", smtpPort), "--hide-informational",
+			"--from", "alice@example.org", "--to", "bob@partner.test", "--data", "msg.eml")
+	}
+	// The free-space guard: 64 MiB by default, more than the tmpfs has.
+	stop, _ := o.startServe(t, args...)
+	if r := swaks("guarded"); r.code == 0 || !bytes.Contains(r.stdout, []byte("452")) {
+		t.Errorf("below --smtp-min-free: exit %d\n%s", r.code, lastLines(r.stdout, 3))
+	}
+	stop()
+	// No guard: the file system really fills up.
+	stop, _ = o.startServe(t, append(args, "--smtp-min-free", "-1")...)
+	defer stop()
+	accepted, full := 0, false
+	for i := 0; i < 20 && !full; i++ {
+		r := swaks(strings.Repeat(fmt.Sprintf("message %03d ..............................................\r\n", i), 2000))
+		switch {
+		case r.code == 0:
+			accepted++
+		case bytes.Contains(r.stdout, []byte("452")):
+			full = true
+		default:
+			t.Fatalf("message %d: exit %d, neither accepted nor 452\n%s", i, r.code, lastLines(r.stdout, 3))
+		}
+	}
+	if !full || accepted == 0 {
+		t.Fatalf("accepted %d, disk full seen: %t", accepted, full)
+	}
+	// The relay comes back: everything accepted is delivered, space is
+	// freed, and mail is accepted again.
+	relay := startSink(t, relayPort)
+	relay.wait(accepted)
+	deadline := time.Now().Add(20 * time.Second)
+	for swaks("after").code != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("still refusing 20 s after the queue drained")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("accepted %d messages of 120 KB before 452 on a 600 KiB file system", accepted)
+}
