@@ -31,6 +31,7 @@ type smtpOptions struct {
 	maxSize, minFree                          int64
 	retry                                     []time.Duration
 	requireTLS                                bool
+	requireTLSFor                             []string
 }
 
 // gatewayKeys adapts pki.GatewayKeys to the gateway's error.
@@ -160,7 +161,11 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 	}
 	dctx, cancel := context.WithCancel(ctx)
 	deliverer := &queue.SMTPDeliverer{RelayAddr: o.relay, DeliverAddr: o.deliver, HeloName: hostname, RequireTLS: o.requireTLS,
-		TLS: &tls.Config{InsecureSkipVerify: !o.requireTLS, MinVersion: tls.VersionTLS12}} // opportunistic STARTTLS does not verify (as MTAs do)
+		TLS: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if len(o.requireTLSFor) > 0 {
+		required := localDomains(o.requireTLSFor)
+		deliverer.RequireTLSFor = func(domain string) bool { return required("x@" + domain) }
+	}
 	go func() {
 		if err := q.Run(dctx, deliverer); err != nil && !errors.Is(err, context.Canceled) {
 			slog.Error("delivery queue stopped", "err", err)

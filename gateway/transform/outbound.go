@@ -41,6 +41,12 @@ func (r *run) outbound(rcpts []string, hop, dir string) (refuseAll bool, err err
 	}
 	if d == nil || d.None {
 		r.pass(rcpts, hop, dir, nil)
+		if d != nil && len(d.RemoveFromSubject) > 0 {
+			// A trigger of a "none" rule (say [plain]) goes too.
+			oh := h.clone()
+			r.removeTriggers(oh, d.RemoveFromSubject)
+			r.out[len(r.out)-1].head = oh.bytes(nil)
+		}
 		r.notef("%s: policy says no S/MIME", dir)
 		return false, nil
 	}

@@ -626,3 +626,18 @@ func TestIncludeCertificateChain(t *testing.T) {
 		}
 	}
 }
+
+func TestNoneRuleTriggerRemoved(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice@example.org", w.ca)
+	w.user("bob@partner.test", w.partner)
+	w.policy.outbound = policy.Decision{None: true, RemoveFromSubject: []string{"[plain]"}}
+	msg := strings.Replace(plainMsg, "Subject: Quarterly numbers", "Subject: [plain] Quarterly numbers", 1)
+	_, _, sink := w.run("alice@example.org", []string{"bob@partner.test"}, msg)
+	if got := headerOf(sink.outs[0].data, "Subject"); len(got) != 1 || got[0] != "Quarterly numbers" {
+		t.Fatalf("subject after a none rule's trigger: %q", got)
+	}
+	if !strings.Contains(string(sink.outs[0].data), "Content-Type: text/plain") {
+		t.Fatal("a none decision must leave the body alone")
+	}
+}
