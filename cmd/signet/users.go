@@ -237,6 +237,16 @@ func certSummary(v recipientJSON) string {
 	return strings.Join(parts, ",")
 }
 
+// findRecipient resolves an address or alias, with a clear error when the
+// directory does not have it.
+func findRecipient(ctx context.Context, st store.Store, addr string) (*store.User, error) {
+	u, _, err := st.ResolveAddress(ctx, addr)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s is not in the directory (see \"signet user list --all\")", addr)
+	}
+	return u, err
+}
+
 func newUserShowCommand() *cobra.Command {
 	var jsonOut bool
 	c := &cobra.Command{
@@ -250,10 +260,7 @@ func newUserShowCommand() *cobra.Command {
 				return err
 			}
 			defer svc.Close()
-			u, _, err := svc.Store.ResolveAddress(ctx, args[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%s is not in the directory (see \"signet user list --all\")", args[0])
-			}
+			u, err := findRecipient(ctx, svc.Store, args[0])
 			if err != nil {
 				return err
 			}
@@ -327,10 +334,7 @@ func newUserDisableCommand() *cobra.Command {
 				return err
 			}
 			defer svc.Close()
-			u, _, err := svc.Store.ResolveAddress(ctx, args[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%s is not in the directory", args[0])
-			}
+			u, err := findRecipient(ctx, svc.Store, args[0])
 			if err != nil {
 				return err
 			}
