@@ -166,6 +166,16 @@ var migrations = []migration{
 			created_at  BIGINT NOT NULL
 		)`,
 	}},
+	{7, []string{
+		// The ciphers a correspondent announced (SMIMECapabilities) in a
+		// validly signed message, per address: the gateway encrypts with
+		// the strongest one they read.
+		`CREATE TABLE capabilities (
+			email      TEXT PRIMARY KEY,
+			ciphers    TEXT NOT NULL,
+			updated_at BIGINT NOT NULL
+		)`,
+	}},
 }
 
 // latestVersion is the schema version this build writes.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -159,4 +161,58 @@ func (s *sqlStore) DeleteRule(ctx context.Context, id int64, actor string) error
 		}
 		return r.audit(ctx, AuditEntry{Actor: actor, Action: ActionRuleDelete, Subject: fmt.Sprintf("rule %d", id), Detail: "deleted"})
 	})
+}
+
+// SetCapabilities records an address's announced ciphers.
+func (s *sqlStore) SetCapabilities(ctx context.Context, email string, ciphers []string, actor string) error {
+	e, err := normEmail(email)
+	if err != nil {
+		return fmt.Errorf("store: set capabilities: %w", err)
+	}
+	what := "set capabilities of " + e
+	if err := checkActor(actor); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	for _, c := range ciphers {
+		if c == "" || strings.ContainsAny(c, ", \t") {
+			return fmt.Errorf("store: %s: %w: cipher name %q", what, ErrInvalid, c)
+		}
+	}
+	list := strings.Join(ciphers, ",")
+	return s.inTx(ctx, what, func(r runner) error {
+		var old string
+		err := r.queryRow(ctx, `SELECT ciphers FROM capabilities WHERE email = ?`, e).Scan(&old)
+		if err == nil && old == list {
+			_, err := r.exec(ctx, `UPDATE capabilities SET updated_at = ? WHERE email = ?`, time.Now().Unix(), e)
+			return err // unchanged: no audit entry for a refresh
+		}
+		if _, err := r.exec(ctx, `INSERT INTO capabilities (email, ciphers, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (email) DO UPDATE SET ciphers = excluded.ciphers, updated_at = excluded.updated_at`,
+			e, list, time.Now().Unix()); err != nil {
+			return err
+		}
+		return r.audit(ctx, AuditEntry{Actor: actor, Action: ActionCapabilitiesSet, Subject: e, Detail: "ciphers=" + list})
+	})
+}
+
+// Capabilities returns an address's announced ciphers.
+func (s *sqlStore) Capabilities(ctx context.Context, email string) ([]string, time.Time, error) {
+	e, err := normEmail(email)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("store: capabilities: %w", err)
+	}
+	var list string
+	var at int64
+	err = s.read().queryRow(ctx, `SELECT ciphers, updated_at FROM capabilities WHERE email = ?`, e).Scan(&list, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, fmt.Errorf("store: capabilities of %s: %w", e, ErrNotFound)
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("store: capabilities of %s: %w", e, err)
+	}
+	out := []string{}
+	if list != "" {
+		out = strings.Split(list, ",")
+	}
+	return out, fromUnix(at), nil
 }

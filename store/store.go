@@ -139,6 +139,7 @@ const (
 	ActionScopedSettingDel  = "setting.delete-scoped"
 	ActionRulePut           = "policy.rule-put"
 	ActionRuleDelete        = "policy.rule-delete"
+	ActionCapabilitiesSet   = "capabilities.set"
 )
 
 // Store is everything Signet keeps. Implementations must be safe for
@@ -262,6 +263,13 @@ type Store interface {
 	ListRules(ctx context.Context) ([]PolicyRule, error)
 	// DeleteRule removes a rule; ErrNotFound if absent.
 	DeleteRule(ctx context.Context, id int64, actor string) error
+
+	// SetCapabilities records the ciphers an address announced
+	// (SMIMECapabilities, names such as "aes256-gcm", in its order of
+	// preference), replacing what was known.
+	SetCapabilities(ctx context.Context, email string, ciphers []string, actor string) error
+	// Capabilities returns them; ErrNotFound when nothing is known.
+	Capabilities(ctx context.Context, email string) ([]string, time.Time, error)
 
 	// ChangeMark returns a number that grows whenever anything in the store
 	// changes (every change writes an audit entry: it is the newest entry's

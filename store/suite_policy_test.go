@@ -68,3 +68,34 @@ func testRules(t *testing.T, s Store) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func testCapabilities(t *testing.T, s Store) {
+	ctx := t.Context()
+	_, _, err := s.Capabilities(ctx, "bob@partner.test")
+	wantErr(t, err, ErrNotFound)
+	before := lastAuditID(t, s)
+	if err := s.SetCapabilities(ctx, "Bob@Partner.test", []string{"aes256-gcm", "aes256-cbc"}, actor); err != nil {
+		t.Fatal(err)
+	}
+	expectOneAudit(t, s, before, ActionCapabilitiesSet, "bob@partner.test")
+	cs, at, err := s.Capabilities(ctx, "bob@partner.test")
+	if err != nil || len(cs) != 2 || cs[0] != "aes256-gcm" || at.IsZero() {
+		t.Fatalf("capabilities = %v %v %v", cs, at, err)
+	}
+	// The same again: no new audit entry.
+	before = lastAuditID(t, s)
+	if err := s.SetCapabilities(ctx, "bob@partner.test", []string{"aes256-gcm", "aes256-cbc"}, actor); err != nil {
+		t.Fatal(err)
+	}
+	if es := auditAfter(t, s, before); len(es) != 0 {
+		t.Fatalf("an unchanged refresh was audited: %+v", es)
+	}
+	if err := s.SetCapabilities(ctx, "bob@partner.test", []string{"aes128-cbc"}, actor); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _, _ := s.Capabilities(ctx, "bob@partner.test"); len(cs) != 1 || cs[0] != "aes128-cbc" {
+		t.Fatalf("replaced capabilities = %v", cs)
+	}
+	wantErr(t, s.SetCapabilities(ctx, "bob@partner.test", []string{"a,b"}, actor), ErrInvalid)
+	wantErr(t, s.SetCapabilities(ctx, "nobody", nil, actor), ErrInvalid)
+}

@@ -43,6 +43,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		{"ChangeMark", testChangeMark},
 		{"ScopedSettings", testScopedSettings},
 		{"Rules", testRules},
+		{"Capabilities", testCapabilities},
 		{"TrustRoundTrip", testTrustRoundTrip},
 		{"TrustValidation", testTrustValidation},
 		{"TrustBatch", testTrustBatch},
