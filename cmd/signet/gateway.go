@@ -113,6 +113,16 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 			_, err := svc.PutExternalCertificate(ctx, cert, store.SourceHarvested)
 			return err
 		},
+		Capabilities: func(ctx context.Context, addr string) []string {
+			cs, _, err := svc.Store.Capabilities(ctx, addr)
+			if err != nil {
+				return nil
+			}
+			return cs
+		},
+		Announce: func(ctx context.Context, from string, ciphers []string) error {
+			return svc.Store.SetCapabilities(ctx, from, ciphers, svc.Actor)
+		},
 		KnownGCM: func(cert *x509.Certificate) bool {
 			// Signet's own certificates: their holders read mail through
 			// Signet (or a client Signet set up), which reads AES-GCM.

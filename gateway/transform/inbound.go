@@ -339,11 +339,19 @@ func signerReason(s *smime.Signer, from string) string {
 // certificate names the From address, which must be external (the
 // organisation's own certificates do not come from mail).
 func (r *run) harvest(v *smime.Verified) {
-	if r.p.Harvest == nil || !v.OK() || v.From == "" || r.p.local(v.From) {
+	if (r.p.Harvest == nil && r.p.Announce == nil) || !v.OK() || v.From == "" || r.p.local(v.From) {
 		return
 	}
 	for _, s := range v.Signers {
 		if s.Certificate == nil || !smime.CertificateHasEmail(s.Certificate, v.From) {
+			continue
+		}
+		if r.p.Announce != nil && len(s.Capabilities) > 0 {
+			if err := r.p.Announce(r.ctx, v.From, s.Capabilities); err != nil {
+				r.notef("inbound: recording the ciphers %s announced: %v", v.From, err)
+			}
+		}
+		if r.p.Harvest == nil {
 			continue
 		}
 		if err := r.p.Harvest(r.ctx, s.Certificate, v.From); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/signet-smime/signet/cms"
@@ -142,13 +143,13 @@ func (r *run) outbound(rcpts []string, hop, dir string) (refuseAll bool, err err
 	type found struct {
 		rcpt  string
 		certs []*x509.Certificate
-		gcm   bool
+		reads func(cms.Cipher) bool
 	}
 	var have []found
 	var missing []string
 	var why []string
 	for _, rc := range rcpts {
-		certs, gcm, reason, err := r.certsFor(rc)
+		certs, reads, reason, err := r.certsFor(rc)
 		if err != nil {
 			return false, err
 		}
@@ -157,7 +158,7 @@ func (r *run) outbound(rcpts []string, hop, dir string) (refuseAll bool, err err
 			why = append(why, rc+": "+reason)
 			continue
 		}
-		have = append(have, found{rc, certs, gcm})
+		have = append(have, found{rc, certs, reads})
 	}
 	if len(missing) > 0 {
 		r.notef("%s: no usable certificate: %s", dir, strings.Join(why, "; "))
@@ -207,14 +208,14 @@ func (r *run) outbound(rcpts []string, hop, dir string) (refuseAll bool, err err
 	for _, g := range groups {
 		var certs []*x509.Certificate
 		var to []string
-		gcm := true
+		var readers []func(cms.Cipher) bool
 		for _, f := range g {
 			to = append(to, f.rcpt)
 			certs = append(certs, f.certs...)
-			gcm = gcm && f.gcm
+			readers = append(readers, f.reads)
 		}
-		certs = append(certs, self...) // the sender is local: reads GCM
-		c, note := chooseCipher(set.EncryptionAlgorithms, gcm)
+		certs = append(certs, self...) // the sender is local: reads everything
+		c, note := chooseCipher(set.EncryptionAlgorithms, readers)
 		if note != "" {
 			r.notef("%s: %s", dir, note)
 		}
@@ -396,62 +397,78 @@ func ciphers(names []string) []cms.Cipher {
 }
 
 // chooseCipher picks the first cipher of the preference list that every
-// recipient can read: a GCM cipher only when all are known to read it.
-// When none fits, it falls back to AES-256-CBC and says so.
-func chooseCipher(prefs []string, allGCM bool) (cms.Cipher, string) {
+// recipient reads. When none fits, it falls back to AES-256-CBC and says
+// so.
+func chooseCipher(prefs []string, readers []func(cms.Cipher) bool) (cms.Cipher, string) {
+next:
 	for _, c := range ciphers(prefs) {
-		if !c.Authenticated() || allGCM {
-			return c, ""
+		for _, reads := range readers {
+			if !reads(c) {
+				continue next
+			}
 		}
+		return c, ""
 	}
 	return cms.AES256CBC, "no configured cipher is readable by every recipient (GCM only for recipients known to read it): AES-256-CBC used"
 }
 
+// allOf reads what every one of rs reads.
+func allOf(rs []func(cms.Cipher) bool) func(cms.Cipher) bool {
+	return func(c cms.Cipher) bool {
+		for _, r := range rs {
+			if !r(c) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // certsFor returns the certificates to encrypt to for a recipient: the
 // first usable one of an address, or of every member of a local group
-// (nothing when any member lacks one); gcm reports whether all of them are
-// known to read AES-GCM. reason says why there are none.
-func (r *run) certsFor(addr string) (certs []*x509.Certificate, gcm bool, reason string, err error) {
+// (nothing when any member lacks one); reads says which ciphers all of them
+// are known to read. reason says why there are none.
+func (r *run) certsFor(addr string) (certs []*x509.Certificate, reads func(cms.Cipher) bool, reason string, err error) {
 	p := r.p
 	if p.Lookup == nil {
-		return nil, false, "no directory configured", nil
+		return nil, nil, "no directory configured", nil
 	}
 	res, err := p.Lookup.Find(r.ctx, addr)
 	if errors.Is(err, directory.ErrMalformedAddress) {
-		return nil, false, "malformed address", nil
+		return nil, nil, "malformed address", nil
 	}
 	if err != nil {
-		return nil, false, "", fmt.Errorf("transform: certificate lookup: %w", err)
+		return nil, nil, "", fmt.Errorf("transform: certificate lookup: %w", err)
 	}
 	if !res.Group {
 		if len(res.Found) == 0 {
-			return nil, false, lookupReason(res), nil
+			return nil, nil, lookupReason(res), nil
 		}
 		c := res.Found[0].Cert
-		return []*x509.Certificate{c}, r.gcmCapable(addr, c), "", nil
+		return []*x509.Certificate{c}, r.readable(addr, c), "", nil
 	}
 	exp, err := p.Lookup.Expand(r.ctx, addr)
 	if err != nil {
-		return nil, false, "", fmt.Errorf("transform: expanding group %s: %w", addr, err)
+		return nil, nil, "", fmt.Errorf("transform: expanding group %s: %w", addr, err)
 	}
 	switch {
 	case exp.TimedOut:
-		return nil, false, "group expansion timed out", nil
+		return nil, nil, "group expansion timed out", nil
 	case len(exp.Missing) > 0:
-		return nil, false, "group members without a usable certificate: " + strings.Join(exp.Missing, ", "), nil
+		return nil, nil, "group members without a usable certificate: " + strings.Join(exp.Missing, ", "), nil
 	case !exp.Usable():
-		return nil, false, "the group has no members", nil
+		return nil, nil, "the group has no members", nil
 	}
-	gcm = true
+	var readers []func(cms.Cipher) bool
 	for _, mres := range exp.Members {
 		if len(mres.Found) == 0 {
-			return nil, false, "group member " + mres.Address + " has no usable certificate", nil
+			return nil, nil, "group member " + mres.Address + " has no usable certificate", nil
 		}
 		c := mres.Found[0].Cert
 		certs = append(certs, c)
-		gcm = gcm && r.gcmCapable(mres.Address, c)
+		readers = append(readers, r.readable(mres.Address, c))
 	}
-	return certs, gcm, "", nil
+	return certs, allOf(readers), "", nil
 }
 
 func lookupReason(res *directory.Result) string {
@@ -461,11 +478,26 @@ func lookupReason(res *directory.Result) string {
 	return "no certificate found"
 }
 
-// gcmCapable: local recipients read AES-GCM (Signet's own clients and
-// mail server), external ones only when KnownGCM says so.
-func (r *run) gcmCapable(addr string, c *x509.Certificate) bool {
-	if r.p.local(addr) {
-		return true
+// readable says which ciphers a recipient reads: everything for local
+// recipients (Signet's own clients and mail server) and certificates
+// KnownGCM vouches for; for others, the ciphers they announced
+// (SMIMECapabilities of their signed mail, through the Capabilities hook)
+// when known, else AES-CBC only (RFC 8551 clients must read it; AES-GCM is
+// used only for recipients known to read it).
+func (r *run) readable(addr string, c *x509.Certificate) func(cms.Cipher) bool {
+	if r.p.local(addr) || (r.p.KnownGCM != nil && r.p.KnownGCM(c)) {
+		return func(cms.Cipher) bool { return true }
 	}
-	return r.p.KnownGCM != nil && r.p.KnownGCM(c)
+	if r.p.Capabilities != nil {
+		var known []cms.Cipher
+		for _, n := range r.p.Capabilities(r.ctx, lower(addr)) {
+			if ci, err := cms.ParseCipher(n); err == nil {
+				known = append(known, ci)
+			}
+		}
+		if len(known) > 0 {
+			return func(ci cms.Cipher) bool { return slices.Contains(known, ci) }
+		}
+	}
+	return func(ci cms.Cipher) bool { return !ci.Authenticated() }
 }

@@ -90,6 +90,14 @@ type Processor struct {
 	// Signet's CA issued it. Local recipients always are; other external
 	// ones are given AES-CBC.
 	KnownGCM func(cert *x509.Certificate) bool
+	// Capabilities returns the ciphers an external address announced in
+	// validly signed mail (SMIMECapabilities, names such as "aes256-gcm",
+	// in its order of preference), nil when unknown.
+	Capabilities func(ctx context.Context, addr string) []string
+	// Announce records the ciphers a validly signing correspondent
+	// announced (nil: not recorded). It is called under the same
+	// conditions as Harvest, even when the certificate is already known.
+	Announce func(ctx context.Context, from string, ciphers []string) error
 	// TempDir holds the encrypted spool files; the system's when empty.
 	TempDir string
 	// Now is the clock; time.Now when nil.

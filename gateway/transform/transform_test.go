@@ -3,6 +3,7 @@ package transform
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/x509"
 	"errors"
 	"strings"
@@ -639,5 +640,69 @@ func TestNoneRuleTriggerRemoved(t *testing.T) {
 	}
 	if !strings.Contains(string(sink.outs[0].data), "Content-Type: text/plain") {
 		t.Fatal("a none decision must leave the body alone")
+	}
+}
+
+// TestAnnouncedCapabilities: an external recipient who announced AES-GCM
+// gets AuthEnvelopedData; one who announced only AES-128-CBC gets that; the
+// strongest common choice of the sender's preference list wins; and a
+// valid signer's announcement is recorded.
+func TestAnnouncedCapabilities(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice@example.org", w.ca)
+	bob := w.user("bob@partner.test", w.partner)
+	carol := w.user("carol@partner.test", w.partner)
+	announced := map[string][]string{
+		"bob@partner.test":   {"aes128-gcm", "aes256-cbc"},
+		"carol@partner.test": {"aes128-cbc"},
+	}
+	w.p.Capabilities = func(_ context.Context, addr string) []string { return announced[addr] }
+	w.policy.outbound = policy.Decision{Encrypt: true}
+	for _, tc := range []struct {
+		to   string
+		id   *testpki.Identity
+		want cms.Cipher
+	}{
+		{"bob@partner.test", bob, cms.AES128GCM},
+		{"carol@partner.test", carol, cms.AES128CBC},
+	} {
+		_, _, sink := w.run("alice@example.org", []string{tc.to}, strings.Replace(plainMsg, "bob@partner.test", tc.to, 1))
+		if _, d := w.decrypt(sink.outs[0].data, tc.id); d.Cipher != tc.want {
+			t.Errorf("%s: cipher %v, want %v", tc.to, d.Cipher, tc.want)
+		}
+	}
+	// Both in one message: only AES-128-CBC... is not common with bob's
+	// list (aes128-gcm, aes256-cbc): the fallback AES-256-CBC is used and
+	// noted.
+	_, rep, sink := w.run("alice@example.org", []string{"bob@partner.test", "carol@partner.test"},
+		strings.Replace(plainMsg, "To: bob@partner.test", "To: bob@partner.test, carol@partner.test", 1))
+	if _, d := w.decrypt(sink.outs[0].data, bob); d.Cipher != cms.AES256CBC || !strings.Contains(strings.Join(rep.Notes, " "), "AES-256-CBC used") {
+		t.Errorf("no common cipher: %v, notes %v", d.Cipher, rep.Notes)
+	}
+
+	// Inbound: a valid signer's capabilities are announced.
+	var got []string
+	w.p.Announce = func(_ context.Context, from string, ciphers []string) error {
+		if from == "bob@partner.test" {
+			got = ciphers
+		}
+		return nil
+	}
+	var b bytes.Buffer
+	msg := strings.Replace(strings.Replace(plainMsg, "From: alice@example.org", "From: bob@partner.test", 1), "To: bob@partner.test", "To: alice@example.org", 1)
+	if err := smime.Sign(&b, strings.NewReader(msg), &smime.SignOptions{Chain: bob.Chain}, &cms.Signer{Certificate: bob.Cert, Key: bob.Signer(),
+		ExtraAttributes: []cms.Attribute{cms.CapabilitiesAttribute(cms.AES128GCM, cms.AES256CBC)}}); err != nil {
+		t.Fatal(err)
+	}
+	w.run("bob@partner.test", []string{"alice@example.org"}, b.String())
+	if strings.Join(got, ",") != "aes128-gcm,aes256-cbc" {
+		t.Fatalf("announced ciphers recorded: %v", got)
+	}
+	// An invalid signature announces nothing.
+	got = nil
+	tampered := strings.Replace(b.String(), "The numbers are good", "The numbers are bad!", 1)
+	w.run("bob@partner.test", []string{"alice@example.org"}, tampered)
+	if got != nil {
+		t.Fatalf("an invalid signature's capabilities were recorded: %v", got)
 	}
 }
