@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/signet-smime/signet/internal/spool"
 )
@@ -41,6 +42,13 @@ type Config struct {
 	// SpoolDir holds the encrypted copy of a message while it is
 	// processed (the system's temporary folder when empty).
 	SpoolDir string
+	// Authenticate, if set, enables AUTH PLAIN (only after STARTTLS) for
+	// submission: an authenticated client may send to external recipients
+	// from any network, as the user or one of the addresses SendAs allows.
+	Authenticate func(ctx context.Context, user, password string) (bool, error)
+	// SendAs reports whether an authenticated user may use an envelope
+	// sender (nil: only its own address).
+	SendAs func(ctx context.Context, user, sender string) bool
 	// Observe, if set, is told about each message handled.
 	Observe func(rep *Report, elapsed time.Duration, err error)
 	// Logf logs one line per message (nil: no log).
@@ -126,16 +134,49 @@ func (s *Server) trusted(c *smtp.Conn) bool {
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: s, conn: c, trusted: s.trusted(c)}, nil
+	ss := &session{s: s, conn: c, trusted: s.trusted(c)}
+	if s.cfg.Authenticate != nil {
+		return &authSession{ss}, nil
+	}
+	return ss, nil
 }
 
 type session struct {
 	s       *Server
 	conn    *smtp.Conn
 	trusted bool
+	user    string // after AUTH
 	from    string
 	hasFrom bool
 	rcpts   []string
+}
+
+// authSession adds AUTH PLAIN to a session.
+type authSession struct{ *session }
+
+func (a *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (a *authSession) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, user, password string) error {
+		if identity != "" && identity != user {
+			return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "Authentication failed: identity must be the user")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ok, err := a.s.cfg.Authenticate(ctx, strings.ToLower(user), password)
+		if err != nil {
+			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Temporary authentication failure")
+		}
+		if !ok {
+			a.logf("AUTH failed for %q from %s", sanitize(user), a.conn.Conn().RemoteAddr())
+			return smtp.ErrAuthFailed
+		}
+		a.user = strings.ToLower(user)
+		return nil
+	}), nil
 }
 
 func smtpErr(code int, enh smtp.EnhancedCode, format string, a ...any) *smtp.SMTPError {
@@ -163,6 +204,13 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if err != nil {
 		return smtpErr(501, smtp.EnhancedCode{5, 1, 7}, "Bad sender address: %v", err)
 	}
+	if ss.user != "" && f != "" && f != ss.user {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if ss.s.cfg.SendAs == nil || !ss.s.cfg.SendAs(ctx, ss.user, f) {
+			return smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "%s may not send as %s", ss.user, f)
+		}
+	}
 	ss.from, ss.hasFrom, ss.rcpts = f, true, nil
 	return nil
 }
@@ -179,7 +227,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !local(t) {
 		// Relaying out: only for the organisation's own senders from a
 		// trusted network (no open relay).
-		if !ss.trusted || (ss.from != "" && !local(ss.from)) {
+		if !(ss.trusted || ss.user != "") || (ss.from != "" && !local(ss.from)) {
 			return smtpErr(554, smtp.EnhancedCode{5, 7, 1}, "Relay access denied: %s is not in this organisation's domains", t)
 		}
 	}
@@ -259,6 +307,9 @@ func (ss *session) Data(r io.Reader) error {
 	if _, ok := ss.conn.TLSConnectionState(); ok {
 		with = "ESMTPS"
 	}
+	if ss.user != "" {
+		with += "A" // RFC 3848
+	}
 	fmt.Fprintf(sp, "Received: from %s (%s)\r\n\tby %s (Signet) with %s id %s;\r\n\t%s\r\n",
 		sanitize(ss.conn.Hostname()), remote, cfg.Hostname, with, id, time.Now().UTC().Format(time.RFC1123Z))
 	if _, err := io.Copy(sp, r); err != nil {
@@ -272,7 +323,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return queueError(err)
 	}
-	env := Envelope{Sender: ss.from, Recipients: ss.rcpts, ClientAddr: remote, ClientHelo: ss.conn.Hostname()}
+	env := Envelope{Sender: ss.from, Recipients: ss.rcpts, ClientAddr: remote, ClientHelo: ss.conn.Hostname(), Authenticated: ss.user}
 	st := &staging{q: cfg.Queue, env: env}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

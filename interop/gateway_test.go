@@ -542,3 +542,34 @@ func TestGatewayDiskFull(t *testing.T) {
 	}
 	t.Logf("accepted %d messages of 120 KB before 452 on a 600 KiB file system", accepted)
 }
+
+// TestGatewaySubmissionAuth: with --smtp-auth and no trusted network, only
+// an authenticated mailbox (AUTH PLAIN after STARTTLS) may send out, and
+// only as itself.
+func TestGatewaySubmissionAuth(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, "--smtp-auth", "--smtp-trusted", "192.0.2.0/24")
+	g.write("alice-pass", []byte("alice-submission-pw\n"))
+	g.must("user", "password", "alice@example.org", "--password-file", "alice-pass")
+	send := func(args ...string) result {
+		return g.swaks(append([]string{"--to", "bob@partner.test", "--body", "submitted"}, args...)...)
+	}
+	if r := send("--from", "alice@example.org"); r.code == 0 || !bytes.Contains(r.stdout, []byte("Relay access denied")) {
+		t.Errorf("unauthenticated from an untrusted network: exit %d\n%s", r.code, lastLines(r.stdout, 3))
+	}
+	if r := send("--from", "alice@example.org", "--auth", "PLAIN", "--auth-user", "alice@example.org", "--auth-password", "alice-submission-pw"); r.code == 0 {
+		t.Errorf("AUTH without STARTTLS was accepted\n%s", lastLines(r.stdout, 3))
+	}
+	if r := send("--tls", "--from", "alice@example.org", "--auth", "PLAIN", "--auth-user", "alice@example.org", "--auth-password", "wrong-password"); r.code == 0 || !bytes.Contains(r.stdout, []byte("535")) {
+		t.Errorf("wrong password: exit %d\n%s", r.code, lastLines(r.stdout, 3))
+	}
+	if r := send("--tls", "--from", "mallory@example.org", "--auth", "PLAIN", "--auth-user", "alice@example.org", "--auth-password", "alice-submission-pw"); r.code == 0 || !bytes.Contains(r.stdout, []byte("553")) {
+		t.Errorf("sending as another mailbox: exit %d\n%s", r.code, lastLines(r.stdout, 3))
+	}
+	if r := send("--tls", "--from", "alice@example.org", "--auth", "PLAIN", "--auth-user", "alice@example.org", "--auth-password", "alice-submission-pw"); r.code != 0 {
+		t.Fatalf("authenticated submission: exit %d\n%s", r.code, lastLines(r.stdout, 5))
+	}
+	if m := g.relay.wait(1)[0]; !bytes.Contains(m, []byte("with ESMTPSA id")) || !bytes.Contains(m, []byte("submitted")) {
+		t.Errorf("submitted message at the relay:\n%s", m)
+	}
+}

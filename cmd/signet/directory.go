@@ -141,6 +141,9 @@ directory (paged). Passwords are kept as Argon2id hashes.`,
 				return err
 			}
 			for _, n := range ns {
+				if strings.HasPrefix(n, "smtp:") {
+					continue // submission passwords (signet user password)
+				}
 				fmt.Fprintln(c.OutOrStdout(), n)
 			}
 			return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/signet-smime/signet/gateway"
 	"github.com/signet-smime/signet/gateway/queue"
 	"github.com/signet-smime/signet/gateway/transform"
+	"github.com/signet-smime/signet/internal/passhash"
 	"github.com/signet-smime/signet/pki"
 	"github.com/signet-smime/signet/policy"
 	"github.com/signet-smime/signet/store"
@@ -32,6 +33,7 @@ type smtpOptions struct {
 	retry                                     []time.Duration
 	requireTLS                                bool
 	requireTLSFor                             []string
+	auth                                      bool
 }
 
 // gatewayKeys adapts pki.GatewayKeys to the gateway's error.
@@ -158,8 +160,29 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 		st := q.Stats()
 		return map[string]float64{"queued": float64(st.Queued), "deferred": float64(st.Deferred)}
 	})
-	srv, err := gateway.NewServer(gateway.Config{Hostname: hostname, TLS: tc, MaxMessageBytes: o.maxSize, Local: local,
-		Trusted: trusted, Transformer: proc, Queue: q, SpoolDir: filepath.Join(dataDir, "queue"), Observe: m.Observe, Logf: logf})
+	gcfg := gateway.Config{Hostname: hostname, TLS: tc, MaxMessageBytes: o.maxSize, Local: local,
+		Trusted: trusted, Transformer: proc, Queue: q, SpoolDir: filepath.Join(dataDir, "queue"), Observe: m.Observe, Logf: logf}
+	if o.auth {
+		gcfg.Authenticate = func(ctx context.Context, user, password string) (bool, error) {
+			h, err := svc.Store.DirectoryAccount(ctx, submissionAccount(user))
+			if errors.Is(err, store.ErrNotFound) {
+				_, _ = passhash.Check(dummyHash, []byte(password)) // same time as a real check
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			if u, err := svc.Store.GetUser(ctx, user); err != nil || u.Status != store.UserActive {
+				return false, nil
+			}
+			return passhash.Check(h, []byte(password))
+		}
+		gcfg.SendAs = func(ctx context.Context, user, sender string) bool {
+			u, _, err := svc.Store.ResolveAddress(ctx, sender)
+			return err == nil && u.Email == user
+		}
+	}
+	srv, err := gateway.NewServer(gcfg)
 	if err != nil {
 		q.Close()
 		return nil, nil, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-smime/signet/internal/keyfile"
+	"github.com/signet-smime/signet/internal/passhash"
 	"github.com/signet-smime/signet/pki"
 	"github.com/signet-smime/signet/store"
 	"github.com/spf13/cobra"
@@ -53,7 +54,7 @@ func newUserCommand() *cobra.Command {
 by "signet serve --ldap", published into an existing directory by "signet
 directory publish", and found by "signet lookup".`,
 	}
-	c.AddCommand(newUserAddCommand(), newUserListCommand(), newUserShowCommand(), newUserDisableCommand())
+	c.AddCommand(newUserAddCommand(), newUserListCommand(), newUserShowCommand(), newUserDisableCommand(), newUserPasswordCommand())
 	return c
 }
 
@@ -445,5 +446,56 @@ collection whenever they are used.`,
 	add.Flags().StringArrayVar(&certFiles, "cert", nil, "certificate `FILE` (repeat for several)")
 	add.Flags().StringVar(&name, "name", "", "display `NAME`")
 	c.AddCommand(add)
+	return c
+}
+
+// submissionAccount is the name a mailbox's SMTP submission password is
+// kept under, among the directory accounts.
+func submissionAccount(addr string) string { return "smtp:" + strings.ToLower(addr) }
+
+func newUserPasswordCommand() *cobra.Command {
+	var passFile string
+	c := &cobra.Command{
+		Use:   "password ADDR --password-file FILE",
+		Short: "Set a mailbox's password for SMTP submission (AUTH) to the gateway",
+		Long: `Password sets the password a mailbox's mail client authenticates with to
+"signet serve --smtp ... --smtp-auth" (AUTH PLAIN, only after STARTTLS). It
+is kept as an Argon2id hash.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if passFile == "" {
+				return usagef("--password-file FILE is required")
+			}
+			pass, err := keyfile.ReadPassFile(passFile)
+			if err != nil {
+				return err
+			}
+			if len(pass) < 12 {
+				return usagef("the password must have at least 12 characters")
+			}
+			svc, err := openService(c.Context())
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			u, err := findRecipient(c.Context(), svc.Store, args[0])
+			if err != nil {
+				return err
+			}
+			if u.Kind != store.KindMailbox {
+				return fmt.Errorf("%s is a %s, not a mailbox", u.Email, u.Kind)
+			}
+			h, err := passhash.Hash([]byte(pass))
+			if err != nil {
+				return err
+			}
+			if err := svc.Store.PutDirectoryAccount(c.Context(), submissionAccount(u.Email), h, svc.Actor); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "submission password set for %s\n", u.Email)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&passFile, "password-file", "", "read the password from `FILE` (first line)")
 	return c
 }
