@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,8 +30,13 @@ func crashBody(r, i int) []byte {
 	return b
 }
 
-// TestCrashChild is the child process of TestCrashSafety: it commits
-// messages until killed, printing each id once Commit has returned.
+// crashCommitters is how many goroutines of the child commit at once, so
+// that commits share directory fsyncs (group commit) when it is killed.
+const crashCommitters = 6
+
+// TestCrashChild is the child process of TestCrashSafety: several
+// goroutines commit messages until it is killed, each printing an id once
+// its Commit has returned.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashEnv)
 	if dir == "" {
@@ -42,30 +49,40 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	for i := 0; ; i++ {
-		env := gateway.Envelope{Sender: "alice@example.org", Recipients: []string{fmt.Sprintf("r%d@partner.test", i)}, Hop: gateway.HopRelay}
-		s, err := q.Stage(env)
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
-		}
-		body := crashBody(run, i)
-		for p := body; len(p) > 0; {
-			n := min(len(p), 10000)
-			s.Write(p[:n])
-			p = p[n:]
-		}
-		id, err := s.Commit()
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
-		}
-		fmt.Printf("committed %s %d %d\n", id, run, i)
+	var seq atomic.Int64
+	var out sync.Mutex
+	for range crashCommitters {
+		go func() {
+			for {
+				i := int(seq.Add(1) - 1)
+				env := gateway.Envelope{Sender: "alice@example.org", Recipients: []string{fmt.Sprintf("r%d@partner.test", i)}, Hop: gateway.HopRelay}
+				s, err := q.Stage(env)
+				if err != nil {
+					fmt.Println("error", err)
+					os.Exit(2)
+				}
+				body := crashBody(run, i)
+				for p := body; len(p) > 0; {
+					n := min(len(p), 10000)
+					s.Write(p[:n])
+					p = p[n:]
+				}
+				id, err := s.Commit()
+				if err != nil {
+					fmt.Println("error", err)
+					os.Exit(2)
+				}
+				out.Lock()
+				fmt.Printf("committed %s %d %d\n", id, run, i)
+				out.Unlock()
+			}
+		}()
 	}
+	select {}
 }
 
-// TestCrashSafety kills a committing child with SIGKILL at random
-// moments, then checks that every message whose Commit returned is in the
+// TestCrashSafety kills a child committing from several goroutines with
+// SIGKILL at random moments, then checks that every message whose Commit returned is in the
 // queue, intact, and that nothing partial is.
 func TestCrashSafety(t *testing.T) {
 	if os.Getenv(crashEnv) != "" {

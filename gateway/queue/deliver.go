@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -110,12 +111,8 @@ func (q *Queue) due(now time.Time, limit int) (ids []string, next time.Time) {
 			next = e.m.Next
 		}
 	}
-	// Oldest first.
-	for i := 1; i < len(cand); i++ {
-		for j := i; j > 0 && cand[j].m.ID < cand[j-1].m.ID; j-- {
-			cand[j], cand[j-1] = cand[j-1], cand[j]
-		}
-	}
+	// Oldest first (ids grow with time).
+	slices.SortFunc(cand, func(a, b *entry) int { return strings.Compare(a.m.ID, b.m.ID) })
 	for i, e := range cand {
 		if i >= limit {
 			if next.IsZero() || e.m.Next.Before(next) {
@@ -157,9 +154,14 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 // Size is the message's size in bytes.
 func (s *sizedReader) Size() int64 { return s.size }
 
-// openData opens a message's data for reading.
+// openData opens a message's data for reading: the data section of
+// ID.msg, or ID.data for a message queued in format 1.
 func (q *Queue) openData(id string) (*os.File, *sealReader, error) {
-	f, err := os.Open(q.dataPath(id))
+	f, r, _, err := q.openMessageFile(id)
+	if !errors.Is(err, os.ErrNotExist) {
+		return f, r, err
+	}
+	f, err = os.Open(q.dataPath(id))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -168,7 +170,7 @@ func (q *Queue) openData(id string) (*os.File, *sealReader, error) {
 		f.Close()
 		return nil, nil, err
 	}
-	r, err := openSealed(f, fi.Size(), q.master, kindData, id)
+	r, err = openSealed(f, fi.Size(), q.master, kindData, id)
 	if err != nil {
 		f.Close()
 		return nil, nil, err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -64,6 +65,10 @@ type Options struct {
 	// Logf logs; default log.Printf.
 	Logf func(string, ...any)
 }
+
+// metaVersion is the version of the metadata this code writes: 2, the
+// message file layout (format 1 wrote 1; both are read).
+const metaVersion = 2
 
 // Recipient states in the metadata.
 const (
@@ -141,6 +146,10 @@ type Queue struct {
 	bounced   uint64
 	wake      chan struct{}
 
+	// msgSync shares the fsyncs of msg/ between concurrent commits and
+	// metadata updates.
+	msgSync *groupSync
+
 	// Test hooks.
 	rename func(oldpath, newpath string) error
 }
@@ -209,6 +218,7 @@ func Open(o Options) (*Queue, error) {
 		wake:       make(chan struct{}, 1),
 		rename:     os.Rename,
 	}
+	q.msgSync = newGroupSync(q.msgDir)
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -256,7 +266,9 @@ func (q *Queue) checkKey() error {
 	return syncDir(q.o.Dir)
 }
 
-// recover cleans the staging folder and loads the committed messages.
+// recover cleans the staging folder and loads the committed messages,
+// in either layout (see the package documentation): ID.msg with an
+// optional newer ID.meta (format 2), or ID.data and ID.meta (format 1).
 func (q *Queue) recover() (quarantined []string, err error) {
 	tmp, err := os.ReadDir(q.tmpDir)
 	if err != nil {
@@ -272,8 +284,8 @@ func (q *Queue) recover() (quarantined []string, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	data := map[string]bool{}
-	metas := map[string]bool{}
+	type present struct{ msg, data, meta bool }
+	found := map[string]*present{}
 	for _, e := range files {
 		name := e.Name()
 		id, ext, _ := strings.Cut(name, ".")
@@ -281,34 +293,69 @@ func (q *Queue) recover() (quarantined []string, err error) {
 			q.o.Logf("queue: ignoring unexpected file %s", filepath.Join(q.msgDir, name))
 			continue
 		}
+		p := found[id]
+		if p == nil {
+			p = &present{}
+		}
 		switch ext {
+		case "msg":
+			p.msg = true
 		case "data":
-			data[id] = true
+			p.data = true
 		case "meta":
-			metas[id] = true
+			p.meta = true
 		default:
 			q.o.Logf("queue: ignoring unexpected file %s", filepath.Join(q.msgDir, name))
+			continue
 		}
+		found[id] = p
 	}
-	changed := false
-	for id := range data {
-		if !metas[id] {
-			// Commit renames the metadata last: this message was never
-			// committed.
-			if err := os.Remove(q.dataPath(id)); err != nil {
-				return nil, fmt.Errorf("queue: %w", err)
-			}
-			q.o.Logf("queue: removed %s: data without metadata (interrupted commit)", id)
-			changed = true
-		}
-	}
-	ids := make([]string, 0, len(metas))
-	for id := range metas {
+	ids := make([]string, 0, len(found))
+	for id := range found {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	changed := false
+	remove := func(path, why string) error {
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("queue: %w", err)
+		}
+		q.o.Logf("queue: removed %s: %s", filepath.Base(path), why)
+		changed = true
+		return nil
+	}
 	for _, id := range ids {
-		m, err := q.loadMeta(id, data[id])
+		p := found[id]
+		var m *meta
+		var err error
+		switch {
+		case p.msg:
+			if p.data {
+				q.o.Logf("queue: ignoring %s beside %s", filepath.Base(q.dataPath(id)), filepath.Base(q.msgPath(id)))
+			}
+			m, err = q.loadMessage(id, p.meta)
+		case p.data && !p.meta:
+			// Format 1 renamed the metadata last: this message was never
+			// committed.
+			if err := remove(q.dataPath(id), "data without metadata (interrupted commit)"); err != nil {
+				return nil, err
+			}
+			continue
+		case p.data:
+			m, err = q.loadMessageV1(id)
+		default: // metadata alone
+			var leftover bool
+			leftover, err = q.orphanMeta(id)
+			if err == nil && leftover {
+				if err := remove(q.metaPath(id), "metadata of a removed message (removal interrupted)"); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if err == nil {
+				err = errors.New("metadata without data file")
+			}
+		}
 		if err != nil {
 			q.o.Logf("queue: quarantining %s: %v", id, err)
 			if qerr := q.quarantineFiles(id); qerr != nil {
@@ -327,9 +374,13 @@ func (q *Queue) recover() (quarantined []string, err error) {
 	return quarantined, nil
 }
 
-// loadMeta reads a message's metadata and checks that its data file opens.
-func (q *Queue) loadMeta(id string, hasData bool) (*meta, error) {
-	b, err := readSealedFile(q.metaPath(id), q.master, kindMeta, id)
+// decodeMeta reads sealed metadata.
+func decodeMeta(r io.ReaderAt, size int64, master cipher.AEAD, id string) (*meta, error) {
+	sr, err := openSealed(r, size, master, kindMeta, id)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	b, err := io.ReadAll(sr)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
@@ -340,8 +391,84 @@ func (q *Queue) loadMeta(id string, hasData bool) (*meta, error) {
 	if m.ID != id || len(m.Rcpts) == 0 {
 		return nil, fmt.Errorf("metadata: %w: inconsistent", ErrCorrupt)
 	}
-	if !hasData {
-		return nil, errors.New("metadata without data file")
+	return &m, nil
+}
+
+// readMetaFile reads a metadata file (ID.meta).
+func (q *Queue) readMetaFile(id string) (*meta, error) {
+	f, err := os.Open(q.metaPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	return decodeMeta(f, fi.Size(), q.master, id)
+}
+
+// openMessageFile opens a format 2 message file: its data (checked to
+// open, and to have the length its metadata records) and the metadata it
+// was committed with.
+func (q *Queue) openMessageFile(id string) (*os.File, *sealReader, *meta, error) {
+	f, err := os.Open(q.msgPath(id))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (*os.File, *sealReader, *meta, error) {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	ds, ms, err := readFooter(f, fi.Size())
+	if err != nil {
+		return fail(err)
+	}
+	m, err := decodeMeta(ms, ms.Size(), q.master, id)
+	if err != nil {
+		return fail(err)
+	}
+	if ds.Size() != sealedLen(m.Size) {
+		return fail(fmt.Errorf("data: %w: %d sealed bytes for %d bytes of message", ErrCorrupt, ds.Size(), m.Size))
+	}
+	r, err := openSealed(ds, ds.Size(), q.master, kindData, id)
+	if err != nil {
+		return fail(fmt.Errorf("data: %w", err))
+	}
+	return f, r, m, nil
+}
+
+// loadMessage loads a format 2 message: the metadata of ID.meta when it
+// exists (written by an attempt after the commit), else the metadata in
+// ID.msg.
+func (q *Queue) loadMessage(id string, hasMeta bool) (*meta, error) {
+	f, _, m, err := q.openMessageFile(id)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	if !hasMeta {
+		return m, nil
+	}
+	newer, err := q.readMetaFile(id)
+	if err != nil {
+		return nil, err
+	}
+	if newer.Size != m.Size {
+		return nil, fmt.Errorf("metadata: %w: size %d, the message file says %d", ErrCorrupt, newer.Size, m.Size)
+	}
+	return newer, nil
+}
+
+// loadMessageV1 loads a format 1 message (ID.data and ID.meta).
+func (q *Queue) loadMessageV1(id string) (*meta, error) {
+	m, err := q.readMetaFile(id)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.Open(q.dataPath(id))
 	if err != nil {
@@ -355,12 +482,29 @@ func (q *Queue) loadMeta(id string, hasData bool) (*meta, error) {
 	if _, err := openSealed(f, fi.Size(), q.master, kindData, id); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	return &m, nil
+	return m, nil
+}
+
+// orphanMeta looks at a metadata file without message: true when it is
+// what an interrupted removal left (format 2 metadata, written only for
+// messages whose data was durably committed, so that its message has been
+// finished), false for format 1 metadata (whose data's rename may have
+// been lost: quarantined, as before) or when the message file is in
+// quarantine (the metadata joins it there).
+func (q *Queue) orphanMeta(id string) (bool, error) {
+	m, err := q.readMetaFile(id)
+	if err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(q.quarantine, id+".msg")); err == nil {
+		return false, nil
+	}
+	return m.Version >= 2, nil
 }
 
 // quarantineFiles moves a message's files out of the active folder.
 func (q *Queue) quarantineFiles(id string) error {
-	for _, p := range []string{q.metaPath(id), q.dataPath(id)} {
+	for _, p := range []string{q.metaPath(id), q.msgPath(id), q.dataPath(id)} {
 		err := os.Rename(p, filepath.Join(q.quarantine, filepath.Base(p)))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("queue: quarantine: %w", err)
@@ -372,6 +516,10 @@ func (q *Queue) quarantineFiles(id string) error {
 	return syncDir(q.msgDir)
 }
 
+// A message's files in msg/: ID.msg (format 2: data and metadata as
+// committed), ID.meta (metadata written since; format 1: the metadata),
+// ID.data (format 1: the data).
+func (q *Queue) msgPath(id string) string  { return filepath.Join(q.msgDir, id+".msg") }
 func (q *Queue) dataPath(id string) string { return filepath.Join(q.msgDir, id+".data") }
 func (q *Queue) metaPath(id string) string { return filepath.Join(q.msgDir, id+".meta") }
 
@@ -450,9 +598,12 @@ func (q *Queue) writeSealed(path string, kind byte, id string, plain []byte) err
 	return nil
 }
 
-// writeMeta replaces a message's metadata atomically: temporary file,
-// fsync, rename over the old one, fsync of the folder.
+// writeMeta records a message's metadata durably: a temporary file,
+// fsynced, renamed to msg/ID.meta (over the older one, if any), and an
+// fsync of msg/ shared with concurrent commits. It is only called for a
+// message whose files are durably committed.
 func (q *Queue) writeMeta(m *meta) error {
+	m.Version = metaVersion
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -467,19 +618,21 @@ func (q *Queue) writeMeta(m *meta) error {
 		os.Remove(tmp)
 		return ioErr("rename metadata", err)
 	}
-	return syncDir(q.msgDir)
+	return q.msgSync.sync()
 }
 
-// removeMessage deletes a finished message: metadata first (the message
-// ceases to exist), then data, then fsyncs the folder.
+// removeMessage deletes a finished message, without an fsync: if a crash
+// loses the removal, the message is delivered again after the restart
+// (the recipients marked delivered in the last metadata written are not).
+// The message file goes first: a metadata file left alone is recognised
+// as such at recovery and removed.
 func (q *Queue) removeMessage(id string) error {
-	if err := os.Remove(q.metaPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return ioErr("remove", err)
+	for _, p := range []string{q.msgPath(id), q.metaPath(id), q.dataPath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return ioErr("remove", err)
+		}
 	}
-	if err := os.Remove(q.dataPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return ioErr("remove", err)
-	}
-	return syncDir(q.msgDir)
+	return nil
 }
 
 // Stage starts a message. It refuses (ErrNoSpace) when the file system
@@ -508,13 +661,13 @@ func (q *Queue) stage(env gateway.Envelope) (*staged, error) {
 		}
 	}
 	id := q.newID()
-	path := filepath.Join(q.tmpDir, id+".data")
+	path := filepath.Join(q.tmpDir, id+".msg")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, ioErr("stage", err)
 	}
-	s := &staged{q: q, id: id, env: env, f: f, path: path, created: q.o.Now()}
-	s.w, err = newSealWriter(f, q.master, kindData, id)
+	s := &staged{q: q, id: id, env: env, f: f, cw: &countingWriter{w: f}, path: path, created: q.o.Now()}
+	s.w, err = newSealWriter(s.cw, q.master, kindData, id)
 	if err != nil {
 		s.fail(ioErr("stage", err))
 		return nil, s.err
@@ -528,6 +681,7 @@ type staged struct {
 	id      string
 	env     gateway.Envelope
 	f       *os.File
+	cw      *countingWriter // f, counted
 	w       *sealWriter
 	path    string
 	created time.Time
@@ -563,10 +717,11 @@ func (s *staged) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Commit makes the message durable and schedules it: data sealed and
-// fsynced, metadata written and fsynced, both renamed into the active
-// folder (metadata last), the folder fsynced. On error nothing is left
-// behind and the message does not exist.
+// Commit makes the message durable and schedules it: the data's final
+// chunk, the metadata and the footer are written, the file is fsynced and
+// renamed into the active folder, and the folder is fsynced (an fsync
+// that began after the rename, shared with concurrent commits). On error
+// nothing is left behind and the message does not exist.
 func (s *staged) Commit() (string, error) {
 	if s.err != nil {
 		return "", s.err
@@ -579,48 +734,50 @@ func (s *staged) Commit() (string, error) {
 		s.fail(ioErr("write", err))
 		return "", s.err
 	}
-	if err := s.f.Sync(); err != nil {
-		s.fail(ioErr("sync", err))
-		return "", s.err
-	}
-	err := s.f.Close()
-	s.f = nil
-	if err != nil {
-		s.fail(ioErr("write", err))
-		return "", s.err
-	}
+	dataLen := s.cw.n
 	rc := make([]rcptState, len(s.env.Recipients))
 	for i, r := range s.env.Recipients {
 		rc[i] = rcptState{Addr: r, State: statePending}
 	}
-	m := &meta{Version: 1, ID: s.id, Env: s.env, Size: s.w.size, Created: s.created, Next: s.created, Rcpts: rc}
+	m := &meta{Version: metaVersion, ID: s.id, Env: s.env, Size: s.w.size, Created: s.created, Next: s.created, Rcpts: rc}
 	m.Env.Recipients = append([]string(nil), s.env.Recipients...)
 	b, err := json.Marshal(m)
 	if err != nil {
 		s.fail(err)
 		return "", err
 	}
-	metaTmp := filepath.Join(q.tmpDir, s.id+".meta")
-	if err := q.writeSealed(metaTmp, kindMeta, s.id, b); err != nil {
-		s.fail(err)
+	mw, err := newSealWriter(s.cw, q.master, kindMeta, s.id)
+	if err == nil {
+		if _, err = mw.Write(b); err == nil {
+			err = mw.Close()
+		}
+	}
+	if err == nil {
+		_, err = s.cw.Write(appendFooter(nil, dataLen, s.cw.n-dataLen))
+	}
+	if err != nil {
+		s.fail(ioErr("write", err))
 		return "", s.err
 	}
-	dataPath, metaPath := q.dataPath(s.id), q.metaPath(s.id)
-	if err := q.rename(s.path, dataPath); err != nil {
-		os.Remove(metaTmp)
-		s.fail(ioErr("rename data", err))
+	if err := s.f.Sync(); err != nil {
+		s.fail(ioErr("sync", err))
 		return "", s.err
 	}
-	s.path = dataPath // fail now removes the active data file
-	if err := q.rename(metaTmp, metaPath); err != nil {
-		os.Remove(metaTmp)
-		s.fail(ioErr("rename metadata", err))
+	err = s.f.Close()
+	s.f = nil
+	if err != nil {
+		s.fail(ioErr("write", err))
 		return "", s.err
 	}
-	if err := syncDir(q.msgDir); err != nil {
+	msgPath := q.msgPath(s.id)
+	if err := q.rename(s.path, msgPath); err != nil {
+		s.fail(ioErr("rename", err))
+		return "", s.err
+	}
+	s.path = msgPath // fail now removes the active file
+	if err := q.msgSync.sync(); err != nil {
 		// The message may or may not survive a crash now; it must not be
 		// acknowledged, so it is withdrawn.
-		os.Remove(metaPath)
 		s.fail(err)
 		return "", s.err
 	}

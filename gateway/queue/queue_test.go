@@ -237,7 +237,7 @@ func TestCommitDeliverRemove(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("queue folder mode %v, %v", fi.Mode(), err)
 	}
-	if got := dirNames(t, q.msgDir); !slices.Equal(got, []string{id + ".data", id + ".meta"}) {
+	if got := dirNames(t, q.msgDir); !slices.Equal(got, []string{id + ".msg"}) {
 		t.Fatalf("active folder: %v", got)
 	}
 	if got := dirNames(t, q.tmpDir); len(got) != 0 {
@@ -351,13 +351,16 @@ func TestWrongKeyAndQuarantine(t *testing.T) {
 	q = openTest(t, dir, clk)
 	damaged := commit(t, q, outbound, testMessage("damaged", "y\r\n"))
 	q.Close()
-	for _, ext := range []string{".data", ".meta"} {
-		b, _ := os.ReadFile(filepath.Join(q2.msgDir, foreign+ext))
-		os.WriteFile(filepath.Join(q.msgDir, foreign+ext), b, 0o600)
+	b, _ := os.ReadFile(q2.msgPath(foreign))
+	os.WriteFile(q.msgPath(foreign), b, 0o600)
+	// Damage the metadata section of the message file.
+	b, _ = os.ReadFile(q.msgPath(damaged))
+	ds, _, err := readFooter(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(q.metaPath(damaged))
-	b[headerSize+3] ^= 0x80
-	os.WriteFile(q.metaPath(damaged), b, 0o600)
+	b[ds.Size()+int64(headerSize)+3] ^= 0x80
+	os.WriteFile(q.msgPath(damaged), b, 0o600)
 
 	q, err = Open(Options{Dir: dir, Key: testKey, MinFree: -1, Now: clk.Now, Logf: t.Logf})
 	if !errors.Is(err, ErrQuarantined) || q == nil {
@@ -372,7 +375,7 @@ func TestWrongKeyAndQuarantine(t *testing.T) {
 	}
 	qn := dirNames(t, q.quarantine)
 	for _, id := range []string{foreign, damaged} {
-		if !slices.Contains(qn, id+".data") || !slices.Contains(qn, id+".meta") {
+		if !slices.Contains(qn, id+".msg") {
 			t.Errorf("%s not in quarantine: %v", id, qn)
 		}
 	}
@@ -622,7 +625,7 @@ func TestTamperedDataQuarantined(t *testing.T) {
 	clk := newClock()
 	q := openTest(t, t.TempDir(), clk)
 	id := commit(t, q, outbound, testMessage("t", strings.Repeat("x", 3*chunkSize)))
-	f, _ := os.OpenFile(q.dataPath(id), os.O_RDWR, 0)
+	f, _ := os.OpenFile(q.msgPath(id), os.O_RDWR, 0)
 	f.WriteAt([]byte{0xff}, int64(headerSize+2*sealedChunk+5))
 	f.Close()
 	d := &fakeDeliverer{}
@@ -630,18 +633,18 @@ func TestTamperedDataQuarantined(t *testing.T) {
 	if len(d.deliveries()) != 0 || !errors.Is(d.readEr, ErrCorrupt) {
 		t.Fatalf("tampered message delivered (%d) or read error %v", len(d.deliveries()), d.readEr)
 	}
-	if len(ids(q)) != 0 || !slices.Contains(dirNames(t, q.quarantine), id+".data") {
+	if len(ids(q)) != 0 || !slices.Contains(dirNames(t, q.quarantine), id+".msg") {
 		t.Errorf("not quarantined: queue %v, quarantine %v", ids(q), dirNames(t, q.quarantine))
 	}
 }
 
-// TestRenameFailure injects failures of the metadata and data renames.
+// TestRenameFailure injects failures of the message file's rename.
 func TestRenameFailure(t *testing.T) {
 	q := openTest(t, t.TempDir(), newClock())
 	for _, c := range []struct {
 		suffix string
 		err    error
-	}{{".meta", syscall.EIO}, {".data", syscall.EIO}, {".meta", syscall.ENOSPC}} {
+	}{{".msg", syscall.EIO}, {".msg", syscall.ENOSPC}} {
 		q.rename = func(o, n string) error {
 			if strings.HasSuffix(n, c.suffix) {
 				return &os.LinkError{Op: "rename", Old: o, New: n, Err: c.err}

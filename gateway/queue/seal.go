@@ -244,3 +244,62 @@ func readSealedFile(path string, master cipher.AEAD, kind byte, id string) ([]by
 	}
 	return io.ReadAll(r)
 }
+
+// The message file (queue format 2): the sealed data (kind D), then the
+// sealed metadata as committed (kind M), then a footer giving both
+// lengths. Both sections are sealed files exactly as above.
+const (
+	footerMagic = "SIGNETQ2"
+	footerSize  = len(footerMagic) + 8 + 8
+)
+
+// sealedLen is the length of a sealed file holding n bytes of plaintext:
+// the header and at least one chunk (the final chunk may be empty).
+func sealedLen(n int64) int64 {
+	chunks := max((n+chunkSize-1)/chunkSize, 1)
+	return int64(headerSize) + n + chunks*tagSize
+}
+
+// appendFooter appends the footer of a message file.
+func appendFooter(b []byte, dataLen, metaLen int64) []byte {
+	b = append(b, footerMagic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(dataLen))
+	return binary.BigEndian.AppendUint64(b, uint64(metaLen))
+}
+
+// readFooter returns the sections of a message file of the given size.
+// The footer is not authenticated, but wrong lengths only make the
+// sections fail to open (each is sealed with its own final-chunk flag
+// and authenticated length), and the data's length is checked against
+// the size the metadata records.
+func readFooter(r io.ReaderAt, size int64) (data, meta *io.SectionReader, err error) {
+	if size < int64(footerSize+2*(headerSize+tagSize)) {
+		return nil, nil, fmt.Errorf("%w: message file too short", ErrCorrupt)
+	}
+	f := make([]byte, footerSize)
+	if _, err := r.ReadAt(f, size-int64(footerSize)); err != nil {
+		return nil, nil, err
+	}
+	if string(f[:len(footerMagic)]) != footerMagic {
+		return nil, nil, fmt.Errorf("%w: not a queue message file", ErrCorrupt)
+	}
+	dl := binary.BigEndian.Uint64(f[len(footerMagic):])
+	ml := binary.BigEndian.Uint64(f[len(footerMagic)+8:])
+	body := uint64(size) - uint64(footerSize)
+	if dl > body || ml != body-dl {
+		return nil, nil, fmt.Errorf("%w: inconsistent message file footer", ErrCorrupt)
+	}
+	return io.NewSectionReader(r, 0, int64(dl)), io.NewSectionReader(r, int64(dl), int64(ml)), nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
