@@ -100,26 +100,41 @@ func (q *Queue) Run(ctx context.Context, d Deliverer) error {
 func (q *Queue) due(now time.Time, limit int) (ids []string, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var cand []*entry
+	// One pass keeping the limit oldest due messages (ids grow with time)
+	// in order: the delivery loop asks for a few at a time while the queue
+	// may hold thousands, so sorting them all on every wake-up would cost
+	// O(n log n) per delivered message.
+	var best []*entry
+	left := false // a due message is left for later
 	for _, e := range q.entries {
 		if e.busy {
 			continue
 		}
-		if !e.m.Next.After(now) {
-			cand = append(cand, e)
-		} else if next.IsZero() || e.m.Next.Before(next) {
-			next = e.m.Next
-		}
-	}
-	// Oldest first (ids grow with time).
-	slices.SortFunc(cand, func(a, b *entry) int { return strings.Compare(a.m.ID, b.m.ID) })
-	for i, e := range cand {
-		if i >= limit {
+		if e.m.Next.After(now) {
 			if next.IsZero() || e.m.Next.Before(next) {
 				next = e.m.Next
 			}
 			continue
 		}
+		if limit <= 0 {
+			left = true
+			continue
+		}
+		if len(best) == limit && e.m.ID >= best[len(best)-1].m.ID {
+			left = true
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(best, e.m.ID, func(x *entry, id string) int { return strings.Compare(x.m.ID, id) })
+		if len(best) == limit {
+			best = best[:len(best)-1]
+			left = true
+		}
+		best = slices.Insert(best, i, e)
+	}
+	if left && (next.IsZero() || now.Before(next)) {
+		next = now
+	}
+	for _, e := range best {
 		e.busy = true
 		ids = append(ids, e.m.ID)
 	}

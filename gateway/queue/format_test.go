@@ -338,3 +338,35 @@ func TestSinkConcurrentExactlyOnce(t *testing.T) {
 		t.Errorf("left: %v", left)
 	}
 }
+
+// TestDueOldestFirst: due hands out the limit oldest due messages, marks
+// them busy, and says when to come back.
+func TestDueOldestFirst(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	q := &Queue{entries: map[string]*entry{}}
+	for i := 99; i >= 0; i-- {
+		id := fmt.Sprintf("%04d", i)
+		next := now
+		if i%10 == 0 {
+			next = now.Add(time.Duration(i+1) * time.Minute) // deferred
+		}
+		q.entries[id] = &entry{m: &meta{ID: id, Next: next}}
+	}
+	ids, next := q.due(now, 3)
+	if strings.Join(ids, ",") != "0001,0002,0003" || !next.Equal(now) {
+		t.Fatalf("due = %v, next %v", ids, next)
+	}
+	ids, _ = q.due(now, 2)
+	if strings.Join(ids, ",") != "0004,0005" {
+		t.Fatalf("second due = %v (busy ones must be skipped)", ids)
+	}
+	rest, next := q.due(now, 1000)
+	if len(rest) != 100-10-5 || !next.Equal(now.Add(time.Minute)) {
+		t.Fatalf("the rest: %d ids, next %v", len(rest), next)
+	}
+	for i := 1; i < len(rest); i++ {
+		if rest[i-1] >= rest[i] {
+			t.Fatalf("not oldest first: %v", rest)
+		}
+	}
+}
