@@ -58,7 +58,14 @@ func (q *Queue) Run(ctx context.Context, d Deliverer) error {
 		if closed {
 			return ErrClosed
 		}
-		ids, next := q.due(q.o.Now(), slots-busy)
+		// With every worker busy there is nothing to hand out: wait for
+		// one to finish (not for a due time that has passed already,
+		// which would spin).
+		var ids []string
+		var next time.Time
+		if busy < slots {
+			ids, next = q.due(q.o.Now(), slots-busy)
+		}
 		for _, id := range ids {
 			busy++
 			wg.Add(1)
@@ -69,7 +76,7 @@ func (q *Queue) Run(ctx context.Context, d Deliverer) error {
 			}()
 		}
 		wait := maxWait
-		if !next.IsZero() {
+		if !next.IsZero() && busy < slots {
 			wait = min(max(next.Sub(q.o.Now()), 0), maxWait)
 		}
 		t := time.NewTimer(wait)
