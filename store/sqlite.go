@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -68,19 +70,48 @@ func Open(ctx context.Context, path string) (*SQLite, error) {
 	}
 	dsn := fmt.Sprintf("%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		abs, busyTimeoutMS)
+	// Processes opening a new database at the same moment race to switch
+	// it to WAL and to migrate it; SQLite answers the loser SQLITE_BUSY at
+	// once in some of those steps (without its busy handler), so Open
+	// tries again for up to the busy timeout.
+	deadline := time.Now().Add(busyTimeoutMS * time.Millisecond)
+	for {
+		db, err := openSQLite(ctx, dsn)
+		if err == nil {
+			return &SQLite{sqlStore: sqlStore{db: db, d: sqliteDialect}, path: abs}, nil
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("store: open %s: %w", path, ctx.Err())
+		case <-time.After(time.Duration(10+mrand.IntN(40)) * time.Millisecond):
+		}
+	}
+}
+
+// openSQLite opens, checks and migrates a database.
+func openSQLite(ctx context.Context, dsn string) (*sql.DB, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	if err := migrate(ctx, db, sqliteDialect, latestVersion()); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	return &SQLite{sqlStore: sqlStore{db: db, d: sqliteDialect}, path: abs}, nil
+	return db, nil
+}
+
+// isBusy recognises SQLITE_BUSY and SQLITE_LOCKED.
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "SQLITE_LOCKED") || strings.Contains(msg, "database is locked")
 }
 
 // Path returns the database file's absolute path.

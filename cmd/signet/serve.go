@@ -20,6 +20,7 @@ import (
 	"github.com/signet-smime/signet/ca"
 	"github.com/signet-smime/signet/directory/ldapserver"
 	"github.com/signet-smime/signet/pki"
+	"github.com/signet-smime/signet/store"
 	"github.com/spf13/cobra"
 )
 
@@ -82,6 +83,10 @@ answered 4xx. /metrics on the HTTP address gives Prometheus metrics.`,
 				return err
 			}
 			defer svc.Close()
+			// The servers read the same settings, recipients and
+			// certificates for every request: cache them, following
+			// changes made elsewhere (the command line) within a second.
+			svc.Store = store.Cached(svc.Store, time.Second)
 			var h http.Handler
 			h, err = newPKIHandler(ctx, svc)
 			if err != nil {
