@@ -122,7 +122,11 @@ func (c *cachedStore) ResolveAddress(ctx context.Context, addr string) (*User, b
 	r, err := cached(ctx, c, "resolve\x00"+addr, func() (resolved, error) {
 		u, alias, err := c.Store.ResolveAddress(ctx, addr)
 		return resolved{u, alias}, err
-	}, func(r resolved) resolved { u := *r.u; u.Aliases = slices.Clone(u.Aliases); return resolved{&u, r.alias} })
+	}, func(r resolved) resolved {
+		u := *r.u
+		u.Aliases = slices.Clone(u.Aliases)
+		return resolved{&u, r.alias}
+	})
 	return r.u, r.alias, err
 }
 
@@ -235,6 +239,7 @@ func (c *cachedStore) DeleteRule(ctx context.Context, id int64, actor string) er
 	defer c.clear()
 	return c.Store.DeleteRule(ctx, id, actor)
 }
+
 // SetCapabilities keeps the cache when nothing changes: the gateway
 // records a correspondent's ciphers on every signed message.
 func (c *cachedStore) SetCapabilities(ctx context.Context, email string, ciphers []string, actor string) error {
