@@ -49,6 +49,10 @@ type Config struct {
 	// SendAs reports whether an authenticated user may use an envelope
 	// sender (nil: only its own address).
 	SendAs func(ctx context.Context, user, sender string) bool
+	// Fresh, if set, is called before each message is processed, so that
+	// cached settings, rules and certificates changed since (for example
+	// by the command line) are read anew.
+	Fresh func(ctx context.Context) error
 	// Observe, if set, is told about each message handled.
 	Observe func(rep *Report, elapsed time.Duration, err error)
 	// Logf logs one line per message (nil: no log).
@@ -327,6 +331,11 @@ func (ss *session) Data(r io.Reader) error {
 	st := &staging{q: cfg.Queue, env: env}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	if cfg.Fresh != nil {
+		if err := cfg.Fresh(ctx); err != nil {
+			return queueError(err)
+		}
+	}
 	rejected, rep, err := cfg.Transformer.Transform(ctx, env, ra, sp.Size(), st)
 	elapsed := time.Since(start)
 	if err != nil {

@@ -161,7 +161,11 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 		return map[string]float64{"queued": float64(st.Queued), "deferred": float64(st.Deferred)}
 	})
 	gcfg := gateway.Config{Hostname: hostname, TLS: tc, MaxMessageBytes: o.maxSize, Local: local,
-		Trusted: trusted, Transformer: proc, Queue: q, SpoolDir: filepath.Join(dataDir, "queue"), Observe: m.Observe, Logf: logf}
+		Trusted: trusted, Transformer: proc, Queue: q, SpoolDir: filepath.Join(dataDir, "queue"), Observe: m.Observe, Logf: logf,
+		// Every message sees the settings, rules and certificates as they
+		// are when it arrives: the store's change mark is read once per
+		// message, and the cache is dropped when it moved.
+		Fresh: func(ctx context.Context) error { _, err := svc.Store.ChangeMark(ctx); return err }}
 	if o.auth {
 		gcfg.Authenticate = func(ctx context.Context, user, password string) (bool, error) {
 			h, err := svc.Store.DirectoryAccount(ctx, submissionAccount(user))
