@@ -100,6 +100,11 @@ func (c *cachedStore) ListRules(ctx context.Context) ([]PolicyRule, error) {
 }
 
 func (c *cachedStore) ListCertificates(ctx context.Context, f CertFilter) ([]Certificate, error) {
+	if f.Email == "" {
+		// Whole-store listings (the LDAP snapshot, CRLs) are rare and
+		// large: not kept.
+		return c.Store.ListCertificates(ctx, f)
+	}
 	tp := "-"
 	if f.ThirdParty != nil {
 		tp = fmt.Sprint(*f.ThirdParty)
