@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -543,6 +544,35 @@ func TestDirectoryCLI(t *testing.T) {
 		t.Errorf("lookup --at 2001: exit %d\n%s", r.code, r.stdout)
 	}
 
+	// A preferred encryption certificate comes first, even when older.
+	first := o.show("alice@example.org")
+	var oldEnc string
+	for _, c := range first.Certificates {
+		if c.Usage == "encrypt" {
+			oldEnc = c.SHA256
+		}
+	}
+	o.must("ca", "issue", "--email", "alice@example.org", "--usage", "encrypt")
+	pick := func() string {
+		var lj struct{ Found []struct{ SHA256 string } }
+		r := o.signet(nil, "lookup", "alice@example.org", "--offline", "--json")
+		json.Unmarshal(r.stdout, &lj)
+		if len(lj.Found) == 0 {
+			t.Fatalf("lookup alice: %s%s", r.stdout, r.stderr)
+		}
+		return lj.Found[0].SHA256
+	}
+	if pick() == oldEnc {
+		t.Fatal("without a preference the newest certificate must come first")
+	}
+	o.must("user", "prefer", "alice@example.org", "--usage", "encrypt", "--sha256", oldEnc)
+	if pick() != oldEnc {
+		t.Error("the preferred encryption certificate does not come first")
+	}
+	if r := o.signet(nil, "user", "prefer", "alice@example.org", "--usage", "encrypt", "--sha256", strings.Repeat("ab", 32)); r.code != 2 || !bytes.Contains(r.stderr, []byte("names alice@example.org")) {
+		t.Errorf("preferring a certificate that is not alice's: exit %d %s", r.code, r.stderr)
+	}
+
 	// Aliases find the mailbox's certificates only while the setting is on.
 	if r := o.signet(nil, "lookup", "a.smith@example.org", "--offline"); r.code != 0 || !bytes.Contains(r.stdout, []byte("found in alias")) {
 		t.Errorf("lookup by alias: exit %d\n%s", r.code, r.stdout)
@@ -556,7 +586,7 @@ func TestDirectoryCLI(t *testing.T) {
 	if r := o.signet(nil, "lookup", "alice@example.org", "--offline"); r.code != 1 || !bytes.Contains(r.stdout, []byte("disabled")) {
 		t.Errorf("lookup of a disabled mailbox: exit %d\n%s", r.code, r.stdout)
 	}
-	if a := o.show("alice@example.org"); a.Status != "disabled" || len(a.Certificates) != 2 {
+	if a := o.show("alice@example.org"); a.Status != "disabled" || len(a.Certificates) != 3 {
 		t.Errorf("disabled alice: %+v", a)
 	}
 }
@@ -635,14 +665,39 @@ member: CN=Inner,OU=Staff,DC=example,DC=org
 	if g := o.show("all@example.org"); !slices.Equal(g.Members, []string{"dave@example.org", "erin@example.org", "ext@partner.test"}) {
 		t.Errorf("group members (the nested group without an address expanded): %+v", g.Members)
 	}
+	// A configurable mapping: no contacts with this contact filter.
+	if out := string(o.must(append(sync, "--map", "contact-filter=(objectClass=nothingSuchHere)")...)); !strings.Contains(out, "2 mailboxes, 0 contacts") {
+		t.Errorf("sync with --map contact-filter:\n%s", out)
+	}
+	if r := o.signet(nil, append(sync, "--map", "colour=blue")...); r.code != 2 || !bytes.Contains(r.stderr, []byte("KEY one of")) {
+		t.Errorf("--map with an unknown key: exit %d %s", r.code, r.stderr)
+	}
+	// On a schedule: sync --every keeps running and picks up a change.
+	cmd := exec.Command(signetBin, append([]string{"--data", o.data}, append(sync, "--every", "10s")...)...)
+	cmd.Dir = o.dir
+	cmd.Env = append(os.Environ(), "SIGNET_PASSPHRASE=")
+	var every syncBuffer
+	cmd.Stdout, cmd.Stderr = &every, &every
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor := func(what string) {
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(every.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("sync --every: no %q in 30 s:\n%s", what, every.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(" synced from ")
 	mod := ldap.NewModifyRequest("CN=Erin Old,OU=Staff,DC=example,DC=org", nil)
 	mod.Replace("userAccountControl", []string{"512"})
 	if err := srv.Conn(t).Modify(mod); err != nil {
 		t.Fatal(err)
 	}
-	if out := string(o.must(sync...)); !strings.Contains(out, "enabled   erin@example.org") {
-		t.Errorf("sync after re-enabling erin:\n%s", out)
-	}
+	waitFor("enabled   erin@example.org")
 	if e := o.show("erin@example.org"); e.Status != "active" {
 		t.Errorf("erin after re-enabling is %s", e.Status)
 	}
@@ -700,4 +755,23 @@ func TestDirectorySMIMEALookup(t *testing.T) {
 	if r := o.signet(nil, "lookup", "nobody@partner.test", "--offline"); r.code != 1 {
 		t.Errorf("NXDOMAIN: exit %d\n%s", r.code, r.stdout)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a child process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

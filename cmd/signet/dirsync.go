@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ import (
 // upstreamFlags are the connection flags of directory publish and sync.
 type upstreamFlags struct {
 	url, bindDN, passFile, base, preset, caFile string
+	maps                                        []string
 	startTLS                                    bool
 	pageSize                                    uint32
 	timeout                                     time.Duration
@@ -40,6 +42,7 @@ func (f *upstreamFlags) add(c *cobra.Command, withPreset bool) {
 	if withPreset {
 		c.Flags().StringVar(&f.preset, "preset", "", "attribute mapping: ad (Active Directory with Exchange attributes) or openldap (default: the UpstreamLDAPPreset setting)")
 	}
+	c.Flags().StringArrayVar(&f.maps, "map", nil, "change one part of the preset's mapping, `KEY=VALUE` (repeat): "+strings.Join(mapKeys(), ", "))
 }
 
 // config turns the flags into an upstream configuration; preset is the
@@ -77,8 +80,35 @@ func (f *upstreamFlags) config(preset string) (upstream.Config, error) {
 	if err != nil {
 		return cfg, usageError{err}
 	}
+	for _, kv := range f.maps {
+		k, v, ok := strings.Cut(kv, "=")
+		field, known := mapFields(&m)[strings.ToLower(strings.TrimSpace(k))]
+		if !ok || !known {
+			return cfg, usagef("--map %q: want KEY=VALUE with KEY one of %s", kv, strings.Join(mapKeys(), ", "))
+		}
+		*field = strings.TrimSpace(v)
+	}
 	cfg.Map = m
 	return cfg, nil
+}
+
+// mapFields names the parts of a mapping --map can change.
+func mapFields(m *upstream.Mapping) map[string]*string {
+	return map[string]*string{
+		"user-filter": &m.UserFilter, "group-filter": &m.GroupFilter, "contact-filter": &m.ContactFilter,
+		"mail": &m.Mail, "display-name": &m.DisplayName, "cn": &m.CN, "sn": &m.SN, "given-name": &m.GivenName,
+		"aliases": &m.Aliases, "member": &m.Member, "user-certificate": &m.UserCertificate,
+		"smime-certificate": &m.SMIMECertificate, "id": &m.ID, "changed": &m.Changed,
+	}
+}
+
+func mapKeys() []string {
+	var ks []string
+	for k := range mapFields(&upstream.Mapping{}) {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
 }
 
 func newDirectoryPublishCommand() *cobra.Command {

@@ -54,7 +54,7 @@ func newUserCommand() *cobra.Command {
 by "signet serve --ldap", published into an existing directory by "signet
 directory publish", and found by "signet lookup".`,
 	}
-	c.AddCommand(newUserAddCommand(), newUserListCommand(), newUserShowCommand(), newUserDisableCommand(), newUserPasswordCommand())
+	c.AddCommand(newUserAddCommand(), newUserListCommand(), newUserShowCommand(), newUserDisableCommand(), newUserPasswordCommand(), newUserPreferCommand())
 	return c
 }
 
@@ -497,5 +497,47 @@ is kept as an Argon2id hash.`,
 		},
 	}
 	c.Flags().StringVar(&passFile, "password-file", "", "read the password from `FILE` (first line)")
+	return c
+}
+
+func newUserPreferCommand() *cobra.Command {
+	var usage, fp string
+	c := &cobra.Command{
+		Use:   "prefer ADDR --usage sign|encrypt --sha256 FINGERPRINT",
+		Short: "Choose which of a recipient's certificates is preferred for signing or for encryption",
+		Long: `Prefer marks one of a recipient's certificates (by its SHA-256 fingerprint, as
+"signet user show" lists them) as the one to use first: for encryption, the
+lookup, the LDAP directory (first userCertificate value) and the gateway use
+it before newer ones; --sha256 "" clears the choice (newest first again).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if usage != store.UsageSign && usage != store.UsageEncrypt {
+				return usagef("--usage must be sign or encrypt")
+			}
+			if !c.Flags().Changed("sha256") {
+				return usagef("give --sha256 FINGERPRINT (or --sha256 \"\" to clear)")
+			}
+			svc, err := openService(c.Context())
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			u, err := findRecipient(c.Context(), svc.Store, args[0])
+			if err != nil {
+				return err
+			}
+			if err := svc.Store.SetPreferred(c.Context(), u.Email, usage, strings.ToLower(strings.ReplaceAll(fp, ":", "")), svc.Actor); err != nil {
+				return err
+			}
+			if fp == "" {
+				fmt.Fprintf(c.OutOrStdout(), "%s: no preferred %s certificate (newest first)\n", u.Email, usage)
+			} else {
+				fmt.Fprintf(c.OutOrStdout(), "%s: preferred %s certificate %s\n", u.Email, usage, fp)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&usage, "usage", "encrypt", "sign or encrypt")
+	c.Flags().StringVar(&fp, "sha256", "", "the certificate's SHA-256 `FINGERPRINT` (hex)")
 	return c
 }
