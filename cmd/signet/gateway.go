@@ -218,5 +218,6 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 		srv.Close()
 		cancel()
 		q.Close()
+		deliverer.Close()
 	}, m, nil
 }

@@ -306,7 +306,7 @@ func (b *testBackend) got() []received {
 }
 
 // testCert is a self-signed certificate for 127.0.0.1.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
