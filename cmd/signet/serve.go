@@ -87,6 +87,7 @@ answered 4xx. /metrics on the HTTP address gives Prometheus metrics.`,
 			// certificates for every request: cache them, following
 			// changes made elsewhere (the command line) within a second.
 			svc.Store = store.Cached(svc.Store, time.Second)
+			svc.Actor = "serve" // what the servers change (harvested certificates, CRL numbers) is audited as theirs
 			var h http.Handler
 			h, err = newPKIHandler(ctx, svc)
 			if err != nil {
@@ -253,7 +254,8 @@ func openOrCreateTrial(ctx context.Context, c *cobra.Command, addr string) (*pki
 		return nil, err
 	}
 	fmt.Fprintf(c.ErrOrStderr(), `signet: this is a TRIAL organisation ("Signet Trial", example.org) in %s.
-signet: try: signet --data %s ca issue --email alice@example.org
+signet: try: signet --data %s user add alice@example.org --issue
+signet: add --ldap 127.0.0.1:3389 for the directory, --smtp ADDR --relay HOST:PORT --deliver HOST:PORT for the gateway
 signet: for a real one: stop this, set SIGNET_PASSPHRASE, and run
 signet:   signet --data NEWDIR init --org "Your Org" --domain your.domain --public-url http://pki.your.domain
 signet:   signet --data NEWDIR serve --http :80
