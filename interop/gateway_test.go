@@ -291,6 +291,22 @@ func TestGatewayOutboundInbound(t *testing.T) {
 	if r := g.swaks("--from", "alice@example.org", "--to", "carol@nocert.test", "--body", "x"); r.code == 0 || !bytes.Contains(r.stdout, []byte("5.7.1")) {
 		t.Errorf("NoCertificateAction refuse: exit %d\n%s", r.code, r.stdout)
 	}
+	// Mixed: bob has a certificate, carol not: bob gets the message,
+	// alice a delivery status notification (RFC 3464) about carol.
+	if r := g.swaks("--from", "alice@example.org", "--to", "bob@partner.test,carol@nocert.test", "--header", "Subject: mixed", "--body", "x"); r.code != 0 {
+		t.Fatalf("mixed recipients: exit %d\n%s", r.code, lastLines(r.stdout, 4))
+	}
+	var dsn []byte
+	for _, m := range g.deliver.wait(2) {
+		if bytes.Contains(m, []byte("multipart/report")) {
+			dsn = m
+		}
+	}
+	if dsn == nil || !bytes.Contains(dsn, []byte("Final-Recipient: rfc822; carol@nocert.test")) || !bytes.Contains(dsn, []byte("Status: 5.7.1")) ||
+		!bytes.Contains(dsn, []byte("Subject: mixed")) || len(header(dsn, "To")) != 1 || !strings.Contains(header(dsn, "To")[0], "alice@example.org") {
+		t.Errorf("DSN for the refused recipient:\n%s", dsn)
+	}
+
 	// No open relay: an external sender to an external recipient.
 	if r := g.swaks("--from", "eve@evil.test", "--to", "bob@partner.test", "--body", "spam"); r.code == 0 || !bytes.Contains(r.stdout, []byte("Relay access denied")) {
 		t.Errorf("open relay: exit %d\n%s", r.code, r.stdout)
