@@ -34,14 +34,19 @@ func crashBody(r, i int) []byte {
 // that commits share directory fsyncs (group commit) when it is killed.
 const crashCommitters = 6
 
-// TestCrashChild is the child process of TestCrashSafety: several
-// goroutines commit messages until it is killed, each printing an id once
-// its Commit has returned.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashEnv)
-	if dir == "" {
-		t.Skip("child process of TestCrashSafety")
+// TestMain runs the crash child instead of the tests when the parent test
+// started this binary for it.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashEnv); dir != "" {
+		crashChild(dir)
 	}
+	os.Exit(m.Run())
+}
+
+// crashChild is the child process of TestCrashSafety: several goroutines
+// commit messages until it is killed, each printing an id once its Commit
+// has returned.
+func crashChild(dir string) {
 	var run int
 	fmt.Sscan(os.Getenv(crashEnv+"_RUN"), &run)
 	q, err := Open(Options{Dir: dir, Key: testKey, MinFree: -1, Logf: func(string, ...any) {}})
@@ -85,13 +90,10 @@ func TestCrashChild(t *testing.T) {
 // SIGKILL at random moments, then checks that every message whose Commit returned is in the
 // queue, intact, and that nothing partial is.
 func TestCrashSafety(t *testing.T) {
-	if os.Getenv(crashEnv) != "" {
-		t.Skip("in the child")
-	}
 	dir := t.TempDir()
 	committed := map[string]string{} // id → "run-i"
 	for run := 1; run <= 6; run++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("%s_RUN=%d", crashEnv, run))
 		out, err := cmd.StdoutPipe()
 		if err != nil {
