@@ -626,7 +626,12 @@ func TestTamperedDataQuarantined(t *testing.T) {
 	q := openTest(t, t.TempDir(), clk)
 	id := commit(t, q, outbound, testMessage("t", strings.Repeat("x", 3*chunkSize)))
 	f, _ := os.OpenFile(q.msgPath(id), os.O_RDWR, 0)
-	f.WriteAt([]byte{0xff}, int64(headerSize+2*sealedChunk+5))
+	// Flip a byte (writing a fixed value would be no change at all when
+	// the ciphertext byte already has it, one time in 256).
+	b := make([]byte, 1)
+	off := int64(headerSize + 2*sealedChunk + 5)
+	f.ReadAt(b, off)
+	f.WriteAt([]byte{b[0] ^ 0x5a}, off)
 	f.Close()
 	d := &fakeDeliverer{}
 	q.runPass(context.Background(), d)
