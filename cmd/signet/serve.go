@@ -155,7 +155,7 @@ answered 4xx. /metrics on the HTTP address gives Prometheus metrics.`,
 	c.Flags().StringArrayVar(&so.trusted, "smtp-trusted", nil, "a `NETWORK` (CIDR) whose clients may send to external recipients: the organisation's mail server (default loopback; repeat for several)")
 	c.Flags().Int64Var(&so.maxSize, "smtp-max-size", 50<<20, "largest message accepted, in `BYTES`")
 	c.Flags().StringSliceVar(&retry, "smtp-retry", nil, "delivery retry `DELAYS`, comma-separated (default 1m,5m,15m,30m,1h, then every 2h; messages bounce after 5 days)")
-	c.Flags().Int64Var(&so.minFree, "smtp-min-free", 64<<20, "answer 452 (try later) while the queue's file system has less than `BYTES` free")
+	c.Flags().Int64Var(&so.minFree, "smtp-min-free", 64<<20, "answer 452 (try later) while the queue's file system has less than `BYTES` free (negative: no minimum)")
 	c.Flags().BoolVar(&so.auth, "smtp-auth", false, "offer AUTH PLAIN (after STARTTLS) to mail clients submitting directly: passwords from \"signet user password\"")
 	c.Flags().StringArrayVar(&so.requireTLSFor, "smtp-require-tls-for", nil, "deliver to recipients in this `DOMAIN` only over STARTTLS with a verified certificate (repeat for several)")
 	c.Flags().BoolVar(&so.requireTLS, "smtp-require-tls", false, "deliver only over STARTTLS with a verified certificate")

@@ -48,7 +48,7 @@ type certJSON struct {
 func newUserCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "user",
-		Short: "The organisation's mailboxes (add, list, show, disable)",
+		Short: "The organisation's mailboxes (add, list, show, disable, prefer, password)",
 		Long: `User manages the directory's mailboxes: their display names, alias addresses
 (Exchange's proxy addresses) and certificates. Mailboxes are served over LDAP
 by "signet serve --ldap", published into an existing directory by "signet
@@ -349,7 +349,7 @@ func newUserDisableCommand() *cobra.Command {
 }
 
 func newGroupCommand() *cobra.Command {
-	c := &cobra.Command{Use: "group", Short: "Distribution groups (add, show)"}
+	c := &cobra.Command{Use: "group", Short: "Distribution groups (add; see them with user list --kind group and user show)"}
 	var name string
 	var members []string
 	add := &cobra.Command{
