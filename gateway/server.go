@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/signet-smime/signet/internal/bufpool"
 	"github.com/signet-smime/signet/internal/spool"
 )
 
@@ -316,7 +317,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	fmt.Fprintf(sp, "Received: from %s (%s)\r\n\tby %s (Signet) with %s id %s;\r\n\t%s\r\n",
 		sanitize(ss.conn.Hostname()), remote, cfg.Hostname, with, id, time.Now().UTC().Format(time.RFC1123Z))
-	if _, err := io.Copy(sp, r); err != nil {
+	if _, err := bufpool.Copy(sp, r); err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return se // message too large: 552 from go-smtp

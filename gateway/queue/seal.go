@@ -97,7 +97,9 @@ func newSealWriter(w io.Writer, master cipher.AEAD, kind byte, id string) (*seal
 	if _, err := w.Write(hdr); err != nil {
 		return nil, err
 	}
-	return &sealWriter{w: w, aead: aead, ad: ad, buf: make([]byte, 0, sealedChunk)}, nil
+	// The buffer grows with the message (append in Write) up to one
+	// chunk: a 10 KiB message does not cost a 64 KiB allocation.
+	return &sealWriter{w: w, aead: aead, ad: ad}, nil
 }
 
 func (s *sealWriter) Write(p []byte) (int, error) {
@@ -121,6 +123,9 @@ func (s *sealWriter) Write(p []byte) (int, error) {
 }
 
 func (s *sealWriter) flush(final bool) error {
+	if cap(s.buf) < len(s.buf)+tagSize {
+		s.buf = append(make([]byte, 0, len(s.buf)+tagSize), s.buf...)
+	}
 	sealed := s.aead.Seal(s.buf[:0], chunkNonce(s.chunks, final), s.buf, s.ad)
 	_, err := s.w.Write(sealed)
 	clear(s.buf[:cap(s.buf)])
@@ -185,7 +190,7 @@ func openSealed(r io.ReaderAt, size int64, master cipher.AEAD, kind byte, id str
 	if last := body - int64(n-1)*sealedChunk; last < tagSize {
 		return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
 	}
-	return &sealReader{r: r, aead: aead, ad: ad, body: body, nchunks: n, buf: make([]byte, sealedChunk)}, nil
+	return &sealReader{r: r, aead: aead, ad: ad, body: body, nchunks: n, buf: make([]byte, min(int64(sealedChunk), body))}, nil
 }
 
 func (s *sealReader) Read(p []byte) (int, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/signet-smime/signet/gateway"
+	"github.com/signet-smime/signet/internal/bufpool"
 )
 
 // SMTPDeliverer delivers over SMTP to the two next hops.
@@ -242,7 +243,7 @@ func (s *SMTPDeliverer) transact(ctx context.Context, pc *pooledConn, env gatewa
 	}
 	// From here on, no retry: msg is being read, and once the final dot
 	// is written the message may have been accepted.
-	if _, err := io.Copy(w, msg); err != nil {
+	if _, err := bufpool.Copy(w, msg); err != nil {
 		// Drop the connection without the final dot: nothing is delivered.
 		return nil, false, errTemp("%s: sending the message: %w", addr, err)
 	}

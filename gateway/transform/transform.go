@@ -57,6 +57,7 @@ import (
 
 	"github.com/signet-smime/signet/directory"
 	"github.com/signet-smime/signet/gateway"
+	"github.com/signet-smime/signet/internal/bufpool"
 	"github.com/signet-smime/signet/internal/spool"
 	"github.com/signet-smime/signet/policy"
 	"github.com/signet-smime/signet/smime"
@@ -378,7 +379,7 @@ func write(sink gateway.Sink, pd *pending) error {
 		src = rc
 	}
 	if src != nil {
-		if _, err := io.Copy(w, src); err != nil {
+		if _, err := bufpool.Copy(w, src); err != nil {
 			w.Close()
 			return err
 		}

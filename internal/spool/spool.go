@@ -174,10 +174,44 @@ func (s *Spool) grow(n int) {
 	if len(s.buf) >= n {
 		return
 	}
-	nb := make([]byte, min(max(n, 2*len(s.buf), 4096), sealedSize))
+	nb := getBuf(min(max(n, 2*len(s.buf), 4096), sealedSize))
 	copy(nb, s.buf[:s.n])
-	clear(s.buf)
+	putBuf(s.buf)
 	s.buf = nb
+}
+
+// Buffers are pooled by size (4, 8, 16, 32 KiB and a sealed chunk): a
+// server spools several small messages per request.
+var bufSizes = [...]int{4 << 10, 8 << 10, 16 << 10, 32 << 10, sealedSize}
+
+var bufPools [len(bufSizes)]sync.Pool
+
+// getBuf returns a zeroed buffer of the smallest pooled size >= n.
+func getBuf(n int) []byte {
+	for i, size := range bufSizes {
+		if size >= n {
+			if b, ok := bufPools[i].Get().(*[]byte); ok {
+				return *b
+			}
+			return make([]byte, size)
+		}
+	}
+	return make([]byte, n)
+}
+
+// putBuf clears a buffer and pools it if it has a pooled size.
+func putBuf(b []byte) {
+	if b == nil {
+		return
+	}
+	b = b[:cap(b)]
+	clear(b)
+	for i, size := range bufSizes {
+		if len(b) == size {
+			bufPools[i].Put(&b)
+			return
+		}
+	}
 }
 
 // Size returns the number of plaintext bytes written.
@@ -230,7 +264,8 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	clear(s.key)
-	clear(s.buf)
+	putBuf(s.buf)
+	s.buf = nil
 	s.aead = nil
 	if s.f == nil {
 		return nil
@@ -345,7 +380,7 @@ func (s *Spool) ReaderAt() (io.ReaderAt, error) {
 		return nil, err
 	}
 	if s.f == nil {
-		return bytes.NewReader(s.buf[:s.n]), nil
+		return &memReaderAt{s: s, r: bytes.NewReader(s.buf[:s.n])}, nil
 	}
 	return &readerAt{s: s, buf: make([]byte, sealedSize), cached: -1}, nil
 }
@@ -387,4 +422,18 @@ func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
 		off += int64(c)
 	}
 	return n, nil
+}
+
+// memReaderAt reads a spool that never left memory, and stops when the
+// spool is closed (its buffer goes back to the pool).
+type memReaderAt struct {
+	s *Spool
+	r *bytes.Reader
+}
+
+func (m *memReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if m.s.closed {
+		return 0, ErrClosed
+	}
+	return m.r.ReadAt(p, off)
 }

@@ -356,3 +356,32 @@ func TestReaderAt(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestPooledBuffersDoNotLeak: a closed spool's buffer goes back to the pool
+// cleared, and readers of the closed spool fail instead of seeing the next
+// spool's data.
+func TestPooledBuffersDoNotLeak(t *testing.T) {
+	a, _ := New(t.TempDir())
+	a.Write([]byte("alice's secret plaintext"))
+	ra, err := a.ReaderAt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if _, err := ra.ReadAt(make([]byte, 4), 0); err != ErrClosed {
+		t.Fatalf("ReadAt after Close: %v, want ErrClosed", err)
+	}
+	for range 10 {
+		b, _ := New(t.TempDir())
+		b.Write([]byte("x"))
+		r, _ := b.ReaderAt()
+		buf := make([]byte, 1)
+		if n, _ := r.ReadAt(buf, 0); n != 1 || buf[0] != 'x' {
+			t.Fatalf("new spool reads %q", buf[:n])
+		}
+		if bytes.Contains(b.buf[:cap(b.buf)], []byte("secret")) {
+			t.Fatal("a pooled buffer still held another spool's plaintext")
+		}
+		b.Close()
+	}
+}
