@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-smime/signet/directory"
@@ -78,12 +79,36 @@ func newLookup(ctx context.Context, svc *pki.Service, offline bool) (*directory.
 	if err := tin.setFetcher(ctx, offline); err != nil {
 		return nil, err
 	}
+	// Verdicts are kept for a minute: the gateway looks the same
+	// recipients up for message after message. (Revocation by Signet's
+	// own CA shows at once anyway: the lookup reads the store's status.)
+	var mu sync.Mutex
+	type verdict struct {
+		ok      bool
+		reason  string
+		at      time.Time
+		checked time.Time
+	}
+	verdicts := map[string]verdict{}
 	l.Validate = func(ctx context.Context, cert *x509.Certificate, at time.Time) (bool, string) {
-		code, reason, _ := checkCertificate(cert, nil, tin, "", "encrypt", at)
-		if code != 1 {
-			return false, fmt.Sprintf("status %d %s: %s", code, statusNames[code], reason)
+		key := string(cert.Raw)
+		mu.Lock()
+		v, ok := verdicts[key]
+		mu.Unlock()
+		if ok && time.Since(v.checked) < time.Minute && at.Sub(v.at).Abs() < time.Minute {
+			return v.ok, v.reason
 		}
-		return true, ""
+		v = verdict{ok: true, at: at, checked: time.Now()}
+		if code, reason, _ := checkCertificate(cert, nil, tin, "", "encrypt", at); code != 1 {
+			v.ok, v.reason = false, fmt.Sprintf("status %d %s: %s", code, statusNames[code], reason)
+		}
+		mu.Lock()
+		if len(verdicts) > 10000 {
+			clear(verdicts)
+		}
+		verdicts[key] = v
+		mu.Unlock()
+		return v.ok, v.reason
 	}
 	return l, nil
 }

@@ -53,6 +53,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-smime/signet/directory"
@@ -251,6 +252,9 @@ func (r *run) reject(rcpts []string, code int, enhanced, text string) {
 }
 
 // Transform applies S/MIME to one message; see the package documentation.
+// headerReaders are the readers of the message header, lent per message.
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 func (p *Processor) Transform(ctx context.Context, env gateway.Envelope, msg io.ReaderAt, size int64, sink gateway.Sink) ([]gateway.Rejection, *gateway.Report, error) {
 	if p.Policy == nil || p.Keys == nil || p.Local == nil {
 		return nil, nil, errors.New("transform: Processor needs Policy, Keys and Local")
@@ -261,8 +265,11 @@ func (p *Processor) Transform(ctx context.Context, env gateway.Envelope, msg io.
 			sp.Close()
 		}
 	}()
-	br := bufio.NewReaderSize(io.NewSectionReader(msg, 0, size), 32<<10)
-	h, err := readHeader(br)
+	br := headerReaders.Get().(*bufio.Reader)
+	br.Reset(io.NewSectionReader(msg, 0, size))
+	h, err := readHeader(br) // copies what it keeps
+	br.Reset(nil)
+	headerReaders.Put(br)
 	if errors.Is(err, errHeaderTooLarge) {
 		// Nothing can be parsed, nothing can be stripped safely: refuse
 		// rather than pass on fields we cannot see.
