@@ -489,6 +489,43 @@ func TestGatewayBadInput(t *testing.T) {
 	if r := g.signet(nil, "lookup", "carol@partner.test", "--offline"); r.code != 0 || !bytes.Contains(r.stdout, []byte("found in harvested")) {
 		t.Errorf("harvested certificate not found by lookup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+
+	// A CA imported into the trust collection while the gateway runs is
+	// trusted for the next message.
+	other, err := testpki.NewCA("Other CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave, err := other.Issue("dave@other.test", testpki.P256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := dave.WriteFiles(g.dir, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	send := func(n int) []string {
+		g.write("dave-note.txt", []byte(fmt.Sprintf("From: dave@other.test\r\nTo: alice@example.org\r\nSubject: from dave %d\r\n\r\nhello\r\n", n)))
+		mustRun(t, g.dir, nil, openssl, "cms", "-sign", "-in", "dave-note.txt", "-signer", "dave.crt", "-inkey", "dave.key", "-text", "-out", "dave-signed.eml")
+		g.write("dave-msg.eml", append([]byte(fmt.Sprintf("From: dave@other.test\r\nTo: alice@example.org\r\nSubject: from dave %d\r\n", n)), g.read("dave-signed.eml")...))
+		if r := g.swaks("--from", "dave@other.test", "--to", "alice@example.org", "--data", "dave-msg.eml"); r.code != 0 {
+			t.Fatalf("dave's message %d: exit %d\n%s", n, r.code, r.stdout)
+		}
+		for _, m := range g.deliver.wait(4 + n) {
+			if s := header(m, "Subject"); len(s) == 1 && s[0] == fmt.Sprintf("from dave %d", n) {
+				return header(m, "X-Signet-Signature")
+			}
+		}
+		t.Fatalf("dave's message %d not delivered", n)
+		return nil
+	}
+	if v := send(1); len(v) != 1 || !strings.HasPrefix(v[0], "invalid") {
+		t.Errorf("before the CA is trusted: %q", v)
+	}
+	g.write("other-ca.pem", testpki.CertPEM(other.Cert))
+	g.must("trust", "import", "other-ca.pem")
+	if v := send(2); len(v) != 1 || !strings.HasPrefix(v[0], "valid") {
+		t.Errorf("after trust import, without a restart: %q", v)
+	}
 }
 
 // TestGatewayDiskFull: with the queue on a small file system, the gateway

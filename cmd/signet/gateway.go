@@ -13,15 +13,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-smime/signet/cms"
+	"github.com/signet-smime/signet/directory"
 	"github.com/signet-smime/signet/gateway"
 	"github.com/signet-smime/signet/gateway/queue"
 	"github.com/signet-smime/signet/gateway/transform"
 	"github.com/signet-smime/signet/internal/passhash"
 	"github.com/signet-smime/signet/pki"
 	"github.com/signet-smime/signet/policy"
+	"github.com/signet-smime/signet/smime"
 	"github.com/signet-smime/signet/store"
 )
 
@@ -93,24 +96,17 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 		return nil, nil, err
 	}
 	local := localDomains(info.Domains)
-	lookup, err := newLookup(ctx, svc, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	tin, err := readTrust(nil, nil, dataFolderTrust(ctx))
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := tin.setFetcher(ctx, false); err != nil {
+	live := &liveLookup{ctx: ctx, svc: svc}
+	if err := live.refresh(ctx); err != nil {
 		return nil, nil, err
 	}
 	issuing := info.IssuingFingerprint
 	proc := &transform.Processor{
 		Policy:   &policy.Engine{Store: svc.Store},
-		Lookup:   lookup,
+		Lookup:   live,
 		Keys:     gatewayKeys{&pki.GatewayKeys{Svc: svc}},
 		Local:    local,
-		Validate: tin.validator(),
+		Validate: live.validate,
 		Harvest: func(ctx context.Context, cert *x509.Certificate, from string) error {
 			_, err := svc.PutExternalCertificate(ctx, cert, store.SourceHarvested)
 			return err
@@ -165,7 +161,7 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 		// Every message sees the settings, rules and certificates as they
 		// are when it arrives: the store's change mark is read once per
 		// message, and the cache is dropped when it moved.
-		Fresh: func(ctx context.Context) error { _, err := svc.Store.ChangeMark(ctx); return err }}
+		Fresh: live.refresh}
 	if o.auth {
 		gcfg.Authenticate = func(ctx context.Context, user, password string) (bool, error) {
 			h, err := svc.Store.DirectoryAccount(ctx, submissionAccount(user))
@@ -220,4 +216,68 @@ func startGateway(ctx context.Context, svc *pki.Service, o smtpOptions, tc *tls.
 		q.Close()
 		deliverer.Close()
 	}, m, nil
+}
+
+// liveLookup is the gateway's lookup and trust inputs, rebuilt from the
+// settings and the trust collection whenever the store changed: refresh
+// runs before each message (gateway.Config.Fresh), so a change made with
+// the command line applies to the next message.
+type liveLookup struct {
+	ctx context.Context
+	svc *pki.Service
+
+	mu   sync.Mutex
+	mark int64
+	l    *directory.Lookup
+	tin  *trustInputs
+}
+
+// refresh reads the store's change mark (which also drops the store's
+// cache when it moved) and rebuilds what depends on it.
+func (ll *liveLookup) refresh(ctx context.Context) error {
+	m, err := ll.svc.Store.ChangeMark(ctx)
+	if err != nil {
+		return err
+	}
+	ll.mu.Lock()
+	defer ll.mu.Unlock()
+	if ll.l != nil && m == ll.mark {
+		return nil
+	}
+	l, err := newLookup(ll.ctx, ll.svc, false)
+	if err != nil {
+		return err
+	}
+	tin, err := readTrust(nil, nil, dataFolderTrust(ll.ctx))
+	if err != nil {
+		return err
+	}
+	if err := tin.setFetcher(ll.ctx, false); err != nil {
+		return err
+	}
+	ll.l, ll.tin, ll.mark = l, tin, m
+	return nil
+}
+
+func (ll *liveLookup) current() (*directory.Lookup, *trustInputs) {
+	ll.mu.Lock()
+	defer ll.mu.Unlock()
+	return ll.l, ll.tin
+}
+
+// Find and Expand make liveLookup a transform.Finder.
+func (ll *liveLookup) Find(ctx context.Context, addr string) (*directory.Result, error) {
+	l, _ := ll.current()
+	return l.Find(ctx, addr)
+}
+
+func (ll *liveLookup) Expand(ctx context.Context, addr string) (*directory.Expansion, error) {
+	l, _ := ll.current()
+	return l.Expand(ctx, addr)
+}
+
+// validate checks an inbound signer's chain with the current trust inputs.
+func (ll *liveLookup) validate(leaf *x509.Certificate, pool []*x509.Certificate, crls [][]byte, at time.Time) smime.ChainVerdict {
+	_, tin := ll.current()
+	return tin.validator()(leaf, pool, crls, at)
 }
