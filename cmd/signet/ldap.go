@@ -186,12 +186,16 @@ func ldapRefresher(ctx context.Context, st store.Store, srv *ldapserver.Server, 
 	if err != nil {
 		return nil, err
 	}
+	var lastBuild time.Duration
+	var builtAt time.Time
 	load := func() error {
-		es, err := directoryEntries(ctx, st, time.Now())
+		start := time.Now()
+		es, err := directoryEntries(ctx, st, start)
 		if err != nil {
 			return err
 		}
 		srv.SetEntries(es)
+		lastBuild, builtAt = time.Since(start), time.Now()
 		return nil
 	}
 	if err := load(); err != nil {
@@ -212,8 +216,15 @@ func ldapRefresher(ctx context.Context, st store.Store, srv *ldapserver.Server, 
 				logf("directory: reading the store: %v", err)
 				continue
 			}
-			// Rebuild on a change, and once a day for certificates expiring.
+			// Rebuild on a change, and once a day for certificates expiring;
+			// a large directory (a rebuild of 100,000 entries takes seconds)
+			// is rebuilt at most once per ten rebuild times, so that a
+			// stream of changes (a sync, harvested certificates) does not
+			// keep a core busy.
 			if m == mark && time.Now().YearDay() == day {
+				continue
+			}
+			if time.Since(builtAt) < 10*lastBuild {
 				continue
 			}
 			if err := load(); err != nil {
