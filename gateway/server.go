@@ -328,7 +328,8 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return queueError(err)
 	}
-	env := Envelope{Sender: ss.from, Recipients: ss.rcpts, ClientAddr: remote, ClientHelo: ss.conn.Hostname(), Authenticated: ss.user}
+	env := Envelope{Sender: ss.from, Recipients: ss.rcpts, ClientAddr: remote, ClientHelo: ss.conn.Hostname(), Authenticated: ss.user,
+		Untrusted: !ss.trusted && ss.user == ""}
 	st := &staging{q: cfg.Queue, env: env}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

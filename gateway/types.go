@@ -34,6 +34,11 @@ type Envelope struct {
 	// Client is the SMTP client's address and HELO name, for Received.
 	ClientAddr, ClientHelo string
 	Authenticated          string // the AUTH identity, if any
+	// Untrusted: the client was neither on a trusted network nor
+	// authenticated, so a local sender address is only a claim. Such mail
+	// is handled as inbound (verified, decrypted), never signed with the
+	// claimed sender's key.
+	Untrusted bool
 }
 
 // KeySource gives the gateway the keys it holds for users (KeyCustody

@@ -625,4 +625,27 @@ func TestGatewaySubmissionAuth(t *testing.T) {
 	if m := g.relay.wait(1)[0]; !bytes.Contains(m, []byte("with ESMTPSA id")) || !bytes.Contains(m, []byte("submitted")) {
 		t.Errorf("submitted message at the relay:\n%s", m)
 	}
+
+	// Internal mail that claims alice as its sender from an untrusted,
+	// unauthenticated client is handled as inbound: not signed with her
+	// key. Authenticated, it is signed.
+	g.must("config", "set", "AlwaysSign", "true")
+	g.must("config", "set", "LocalToLocal", "process")
+	g.must("user", "add", "carol@example.org")
+	if r := g.swaks("--from", "alice@example.org", "--to", "carol@example.org", "--header", "Subject: spoofed", "--body", "x"); r.code != 0 {
+		t.Fatalf("local to local, unauthenticated: exit %d\n%s", r.code, lastLines(r.stdout, 3))
+	}
+	if r := g.swaks("--tls", "--from", "alice@example.org", "--to", "carol@example.org", "--header", "Subject: genuine", "--body", "x",
+		"--auth", "PLAIN", "--auth-user", "alice@example.org", "--auth-password", "alice-submission-pw"); r.code != 0 {
+		t.Fatalf("local to local, authenticated: exit %d\n%s", r.code, lastLines(r.stdout, 3))
+	}
+	for _, m := range g.deliver.wait(2) {
+		signed := bytes.Contains(m, []byte("multipart/signed")) || bytes.Contains(m, []byte("signed-data"))
+		switch s := header(m, "Subject"); {
+		case len(s) == 1 && s[0] == "spoofed" && signed:
+			t.Error("mail claiming a local sender from an untrusted client was signed with her key")
+		case len(s) == 1 && s[0] == "genuine" && !signed:
+			t.Errorf("authenticated internal mail was not signed:\n%s", m)
+		}
+	}
 }

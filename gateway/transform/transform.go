@@ -287,7 +287,9 @@ func (p *Processor) Transform(ctx context.Context, env gateway.Envelope, msg io.
 		r.notef("removed %d X-Signet-* header field(s) that came with the message", n)
 	}
 
-	senderLocal := p.local(env.Sender)
+	// A local sender counts only from a trusted client: from anywhere else
+	// it is a claim, and the mail is handled as inbound.
+	senderLocal := p.local(env.Sender) && !env.Untrusted
 	var relay, deliver []string
 	for _, rc := range env.Recipients {
 		if p.local(rc) {

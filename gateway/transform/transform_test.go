@@ -706,3 +706,29 @@ func TestAnnouncedCapabilities(t *testing.T) {
 		t.Fatalf("an invalid signature's capabilities were recorded: %v", got)
 	}
 }
+
+// TestUntrustedLocalSender: mail claiming a local sender from an untrusted
+// client is handled as inbound: never signed with the claimed sender's key.
+func TestUntrustedLocalSender(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice@example.org", w.ca)
+	w.user("carol@example.org", w.ca)
+	w.policy.outbound = policy.Decision{Sign: true}
+	w.policy.internal = policy.Decision{Sign: true}
+	w.policy.settings.LocalToLocal = localProcess
+	msg := strings.Replace(plainMsg, "To: bob@partner.test", "To: carol@example.org", 1)
+	var sink memSink
+	_, rep, err := w.p.Transform(context.Background(), gateway.Envelope{Sender: "alice@example.org", Recipients: []string{"carol@example.org"}, Untrusted: true},
+		strings.NewReader(msg), int64(len(msg)), &sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.outs) != 1 || strings.Contains(contentType(sink.outs[0].data), "signed") || hasAction(rep, actSigned) || rep.Direction != policy.Inbound {
+		t.Fatalf("untrusted local sender: direction %s, actions %v, content type %s", rep.Direction, rep.Actions, contentType(sink.outs[0].data))
+	}
+	// The same from a trusted client is internal mail, signed.
+	_, rep, sink2 := w.run("alice@example.org", []string{"carol@example.org"}, msg)
+	if !hasAction(rep, actSigned) || !strings.Contains(contentType(sink2.outs[0].data), "signed") {
+		t.Fatalf("trusted internal mail: actions %v", rep.Actions)
+	}
+}
