@@ -138,16 +138,18 @@ func baseDNFor(domain string) string {
 	return strings.Join(parts, ",")
 }
 
-// ldapTLS loads the LDAP server's certificate, or makes a self-signed one
-// for the listening host (a trial set-up), reporting its SHA-256.
-func ldapTLS(certFile, keyFile, addr string, warn io.Writer) (*tls.Config, error) {
+// serverTLS loads a server's TLS certificate, or makes a self-signed one
+// for the listening host (a trial set-up), reporting its SHA-256. service
+// names the server's flags: "ldap" (--ldap-cert, --ldap-key) or "smtp".
+func serverTLS(service, certFile, keyFile, addr string, warn io.Writer) (*tls.Config, error) {
+	name := strings.ToUpper(service)
 	if certFile != "" || keyFile != "" {
 		if certFile == "" || keyFile == "" {
-			return nil, usagef("give both --ldap-cert and --ldap-key")
+			return nil, usagef("give both --%s-cert and --%s-key", service, service)
 		}
 		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("LDAP TLS certificate: %w", err)
+			return nil, fmt.Errorf("%s TLS certificate: %w", name, err)
 		}
 		return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 	}
@@ -173,8 +175,8 @@ func ldapTLS(certFile, keyFile, addr string, warn io.Writer) (*tls.Config, error
 		return nil, err
 	}
 	cert, _ := x509.ParseCertificate(der)
-	fmt.Fprintf(warn, "signet: LDAP TLS uses a self-signed certificate for %s (SHA-256 %s), made for this run only: give --ldap-cert and --ldap-key for a real one\n",
-		host, pki.Fingerprint(cert))
+	fmt.Fprintf(warn, "signet: %s TLS uses a self-signed certificate for %s (SHA-256 %s), made for this run only: give --%s-cert and --%s-key for a real one\n",
+		name, host, pki.Fingerprint(cert), service, service)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
 		MinVersion: tls.VersionTLS12}, nil
 }

@@ -107,7 +107,7 @@ answered 4xx. /metrics on the HTTP address gives Prometheus metrics.`,
 			}
 			var smtpTLS *tls.Config
 			if so.addr != "" {
-				if smtpTLS, err = ldapTLS(so.cert, so.key, so.addr, c.ErrOrStderr()); err != nil {
+				if smtpTLS, err = serverTLS("smtp", so.cert, so.key, so.addr, c.ErrOrStderr()); err != nil {
 					return err
 				}
 			}
@@ -187,7 +187,7 @@ func startLDAP(ctx context.Context, svc *pki.Service, o ldapOptions, log io.Writ
 	if tlsAddr == "" {
 		tlsAddr = o.tlsAddr
 	}
-	tc, err := ldapTLS(o.cert, o.key, tlsAddr, log)
+	tc, err := serverTLS("ldap", o.cert, o.key, tlsAddr, log)
 	if err != nil {
 		return nil, err
 	}
