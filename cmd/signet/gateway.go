@@ -248,7 +248,7 @@ func (ll *liveLookup) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tin, err := readTrust(nil, nil, dataFolderTrust(ll.ctx))
+	tin, err := readTrust(nil, nil, storeTrust(ll.ctx, ll.svc.Store))
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func newLookup(ctx context.Context, svc *pki.Service, offline bool) (*directory.
 			return certs, err
 		}
 	}
-	tin, err := readTrust(nil, nil, dataFolderTrust(ctx))
+	tin, err := readTrust(nil, nil, storeTrust(ctx, svc.Store))
 	if err != nil {
 		return nil, err
 	}

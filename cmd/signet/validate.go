@@ -237,6 +237,13 @@ func dataFolderTrust(ctx context.Context) func() (*store.CAInfo, []store.TrustCe
 			return nil, nil, nil, err
 		}
 		defer st.Close()
+		return storeTrust(ctx, st)()
+	}
+}
+
+// storeTrust is dataFolderTrust over a store already open (a server's).
+func storeTrust(ctx context.Context, st store.Store) func() (*store.CAInfo, []store.TrustCert, []*x509.Certificate, error) {
+	return func() (*store.CAInfo, []store.TrustCert, []*x509.Certificate, error) {
 		coll, err := st.ListTrustCerts(ctx)
 		if err != nil {
 			return nil, nil, nil, err
