@@ -49,6 +49,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,16 +112,31 @@ func (o *org) with(t *testing.T) *org {
 	return &c
 }
 
-// freePort returns a TCP port nothing listens on now.
+// freePort returns a TCP port nothing listens on now and that no earlier
+// call returned: a test that asks for several ports (HTTP, LDAP, SMTP)
+// before starting anything must not get the same one twice.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !portsGiven[port] {
+			portsGiven[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // runEnv is run with extra environment variables.
 func runEnv(t testing.TB, dir string, env []string, stdin []byte, name string, args ...string) result {
