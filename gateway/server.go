@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/mail"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -433,13 +432,9 @@ func sanitize(s string) string {
 	return s
 }
 
-var bounceMu sync.Mutex
-
 // queueBounce stages a delivery status notification (RFC 3464) to the
 // sender for the refused recipients, with the original header.
 func queueBounce(cfg Config, st *staging, env Envelope, rej []Rejection, msg io.ReaderAt, size int64, id string) error {
-	bounceMu.Lock()
-	defer bounceMu.Unlock()
 	hop := HopRelay
 	if cfg.Local(env.Sender) {
 		hop = HopDeliver
